@@ -1,0 +1,258 @@
+//! [`ShardedPoolBuilder`]: configures and builds a [`ShardedPool`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+
+use crate::pool::{PoolInner, ShardPool};
+use crate::{Error, HashRouter, Result, Router, ShardBackend, ShardId, ShardedPool};
+
+/// Where a shard's connections come from.
+enum ShardSource<Conn: ShardBackend> {
+    Url(String),
+    Pool(ShardPool<Conn>),
+}
+
+/// Builds a [`ShardedPool`], in the style of `r2d2::Builder`: consuming setters, each
+/// documented with its default, then [`build`](Self::build).
+///
+/// ```
+/// use diesel::SqliteConnection;
+/// use sharding_core::{ShardedPool, ModuloRouter};
+/// use std::time::Duration;
+///
+/// let dir = tempfile::tempdir()?;
+/// let pool = ShardedPool::<SqliteConnection>::builder()
+///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+///     .router(ModuloRouter::new())
+///     .max_size(4)
+///     .connection_timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(pool.shard_ids().len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShardedPoolBuilder<Conn: ShardBackend> {
+    shards: Vec<(ShardId, ShardSource<Conn>)>,
+    router: Box<dyn Router>,
+    max_size: u32,
+    min_idle: Option<u32>,
+    connection_timeout: Duration,
+    test_on_check_out: bool,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    insert_batch_rows: usize,
+    _conn: PhantomData<fn() -> Conn>,
+}
+
+impl<Conn: ShardBackend> fmt::Debug for ShardedPoolBuilder<Conn> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedPoolBuilder")
+            .field("shards", &self.shards.iter().map(|s| &s.0).collect::<Vec<_>>())
+            .field("router", &self.router)
+            .field("max_size", &self.max_size)
+            .field("min_idle", &self.min_idle)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("test_on_check_out", &self.test_on_check_out)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Conn: ShardBackend> Default for ShardedPoolBuilder<Conn> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
+    /// A builder with no shards and every setting at its default.
+    pub fn new() -> Self {
+        ShardedPoolBuilder {
+            shards: Vec::new(),
+            router: Box::new(HashRouter::new()),
+            max_size: 10,
+            min_idle: Some(1),
+            connection_timeout: Duration::from_secs(30),
+            test_on_check_out: false,
+            idle_timeout: Some(Duration::from_secs(10 * 60)),
+            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            insert_batch_rows: 500,
+            _conn: PhantomData,
+        }
+    }
+
+    /// Adds a shard named `id` whose database is at `url` (a file path for SQLite).
+    ///
+    /// Order matters: routers that count shards (hash, modulo) number them in the order
+    /// they are added. Add new shards at the end.
+    pub fn shard(mut self, id: impl Into<ShardId>, url: impl Into<String>) -> Self {
+        self.shards.push((id.into(), ShardSource::Url(url.into())));
+        self
+    }
+
+    /// Adds a shard served by an r2d2 pool you built yourself. The pool settings of this
+    /// builder do not apply to it, nor do the backend's per-connection settings (SQLite
+    /// pragmas): configure them on your pool.
+    pub fn shard_pool(mut self, id: impl Into<ShardId>, pool: Pool<ConnectionManager<Conn>>) -> Self {
+        self.shards.push((id.into(), ShardSource::Pool(pool)));
+        self
+    }
+
+    /// Sets the router that decides which shard owns a key.
+    /// Defaults to [`HashRouter`], which needs no configuration.
+    pub fn router(mut self, router: impl Router) -> Self {
+        self.router = Box::new(router);
+        self
+    }
+
+    /// Sets the most connections each shard's pool keeps. Defaults to 10.
+    pub fn max_size(mut self, max_size: u32) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets how many idle connections each shard's pool keeps open. Defaults to 1, so
+    /// [`build`](Self::build) proves every shard reachable without opening `max_size`
+    /// connections each.
+    pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
+        self.min_idle = min_idle;
+        self
+    }
+
+    /// Sets how long a checkout waits for a connection before failing with
+    /// [`Error::PoolTimeout`], and how long [`build`](Self::build) waits for each shard.
+    /// Defaults to 30 seconds.
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// Sets whether each checkout first runs a test query on the connection.
+    ///
+    /// Defaults to `false`, unlike r2d2 and Diesel (`true`): the test doubles the round
+    /// trips of short keyed queries. Connections that failed are still dropped on return
+    /// (Diesel marks them broken), so the cost of `false` is that a connection cut by the
+    /// server since its last use fails once. Set `true` where shards drop idle
+    /// connections often.
+    pub fn test_on_check_out(mut self, test: bool) -> Self {
+        self.test_on_check_out = test;
+        self
+    }
+
+    /// Sets how long a connection may sit idle before it is closed. Defaults to 10 minutes.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest a connection lives. Defaults to 30 minutes.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the most rows one `INSERT` statement of
+    /// [`insert_all`](crate::ShardedConnection::insert_all) carries. Defaults to 500.
+    /// Lower it for wide rows: every backend limits the bind parameters of one statement.
+    pub fn insert_batch_rows(mut self, rows: usize) -> Self {
+        self.insert_batch_rows = rows.max(1);
+        self
+    }
+
+    /// Validates the configuration, opens `min_idle` connections to every shard and
+    /// returns the pool.
+    ///
+    /// Fails without touching any database when the configuration is wrong (no shards,
+    /// a duplicate or invalid id, a bad URL, a router naming a missing shard), and with
+    /// [`Error::Connect`] naming the shard when one cannot be reached in
+    /// `connection_timeout`.
+    pub fn build(self) -> Result<ShardedPool<Conn>> {
+        self.build_inner(true)
+    }
+
+    /// Like [`build`](Self::build), but opens no connection: shards are connected on
+    /// first use, so a pool with an unreachable shard still serves the others (whose
+    /// checkouts then fail with [`Error::PoolTimeout`]).
+    pub fn build_unchecked(self) -> Result<ShardedPool<Conn>> {
+        self.build_inner(false)
+    }
+
+    fn build_inner(self, connect_now: bool) -> Result<ShardedPool<Conn>> {
+        if self.shards.is_empty() {
+            return Err(Error::NoShards);
+        }
+        let mut seen = HashSet::new();
+        for (id, source) in &self.shards {
+            if let Some(reason) = id.invalid_reason() {
+                return Err(Error::InvalidShardId {
+                    id: id.to_string(),
+                    reason,
+                });
+            }
+            if !seen.insert(id.clone()) {
+                return Err(Error::DuplicateShard(id.clone()));
+            }
+            if let ShardSource::Url(url) = source {
+                Conn::check_url(url).map_err(|reason| Error::InvalidConfig {
+                    shard: id.clone(),
+                    reason,
+                })?;
+            }
+        }
+        let ids: Vec<ShardId> = self.shards.iter().map(|s| s.0.clone()).collect();
+        self.router.validate(&ids)?;
+
+        let mut pools = Vec::with_capacity(self.shards.len());
+        for (id, source) in self.shards {
+            let pool = match source {
+                ShardSource::Pool(pool) => pool,
+                ShardSource::Url(url) => {
+                    let prepared = Conn::prepare_database(&url);
+                    if connect_now {
+                        prepared.map_err(|e| Error::Connect {
+                            shard: id.clone(),
+                            source: e.into(),
+                        })?;
+                    }
+                    let builder = Pool::builder()
+                        .max_size(self.max_size)
+                        .min_idle(self.min_idle)
+                        .connection_timeout(self.connection_timeout)
+                        .test_on_check_out(self.test_on_check_out)
+                        .idle_timeout(self.idle_timeout)
+                        .max_lifetime(self.max_lifetime)
+                        .connection_customizer(Box::new(OnConnect));
+                    let manager = ConnectionManager::<Conn>::new(url);
+                    if connect_now {
+                        builder.build(manager).map_err(|e| Error::Connect {
+                            shard: id.clone(),
+                            source: Box::new(e),
+                        })?
+                    } else {
+                        builder.build_unchecked(manager)
+                    }
+                }
+            };
+            pools.push(pool);
+        }
+        Ok(ShardedPool::from_inner(PoolInner::new(
+            ids,
+            pools,
+            self.router,
+            self.insert_batch_rows,
+        )))
+    }
+}
+
+/// Runs [`ShardBackend::on_connect`] on each new physical connection.
+#[derive(Debug, Clone, Copy)]
+struct OnConnect;
+
+impl<Conn: ShardBackend> CustomizeConnection<Conn, diesel::r2d2::Error> for OnConnect {
+    fn on_acquire(&self, conn: &mut Conn) -> std::result::Result<(), diesel::r2d2::Error> {
+        Conn::on_connect(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+}

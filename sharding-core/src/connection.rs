@@ -1,0 +1,225 @@
+//! [`ShardedConnection`]: the unit of work, one connection per shard at most.
+
+use std::fmt;
+
+use diesel::associations::HasTable;
+use diesel::connection::Connection;
+use diesel::insertable::Insertable;
+use diesel::query_builder::InsertStatement;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::QueryResult;
+
+use crate::pool::ShardPooledConnection;
+use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
+
+/// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
+///
+/// It checks out a connection to a shard the first time that shard is used, at most one
+/// per shard, and keeps it until it is dropped (or [`release`](Self::release)d), so
+/// several statements, or a transaction, on one shard stay on one connection. Queries run
+/// through it by passing `&mut conn` where a pool would take `&pool`.
+///
+/// ```
+/// use diesel::prelude::*;
+/// use diesel::SqliteConnection;
+/// use sharding_core::ShardedPool;
+///
+/// let dir = tempfile::tempdir()?;
+/// let pool = ShardedPool::<SqliteConnection>::builder()
+///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+///     .build()?;
+/// let mut work = pool.get();
+/// assert_eq!(work.held_shards().count(), 0); // nothing checked out yet
+/// work.connection("s0")?.batch_execute("CREATE TABLE t (id INTEGER)")?;
+/// work.connection("s0")?.batch_execute("INSERT INTO t VALUES (1)")?; // same connection
+/// assert_eq!(work.held_shards().count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShardedConnection<Conn: ShardBackend> {
+    pool: ShardedPool<Conn>,
+    held: Vec<Option<ShardPooledConnection<Conn>>>,
+}
+
+impl<Conn: ShardBackend> fmt::Debug for ShardedConnection<Conn> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedConnection")
+            .field("held", &self.held_shards().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Conn: ShardBackend> ShardedConnection<Conn> {
+    pub(crate) fn new(pool: ShardedPool<Conn>) -> Self {
+        let held = pool.shard_ids().iter().map(|_| None).collect();
+        ShardedConnection { pool, held }
+    }
+
+    /// The pool this unit of work draws from.
+    pub fn pool(&self) -> &ShardedPool<Conn> {
+        &self.pool
+    }
+
+    /// The shards this unit of work holds a connection to.
+    pub fn held_shards(&self) -> impl Iterator<Item = &ShardId> + '_ {
+        self.held
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .map(|(i, _)| self.pool.id(i))
+    }
+
+    /// Returns every held connection to its pool.
+    pub fn release(&mut self) {
+        self.held.iter_mut().for_each(|c| *c = None);
+    }
+
+    pub(crate) fn checked_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
+        let slot = &mut self.held[index];
+        match slot {
+            Some(conn) => Ok(conn),
+            None => Ok(slot.insert(self.pool.checkout(index)?)),
+        }
+    }
+
+    pub(crate) fn run_at<R>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+    ) -> Result<R> {
+        let conn = self.checked_out(index)?;
+        let result = f(&mut **conn);
+        result.map_err(Error::on_shard(self.pool.id(index)))
+    }
+
+    /// The connection to `shard`, checked out on first use and kept.
+    pub fn connection(&mut self, shard: &str) -> Result<&mut Conn> {
+        let index = self.pool.shard_index(shard)?;
+        Ok(&mut **self.checked_out(index)?)
+    }
+
+    /// The connection to the shard that owns `key`, and that shard's id.
+    pub fn connection_for_key<K: ShardKey + ?Sized>(&mut self, key: &K) -> Result<(ShardId, &mut Conn)> {
+        let index = self.pool.route_key_index(key, "query")?;
+        let id = self.pool.id(index).clone();
+        Ok((id, &mut **self.checked_out(index)?))
+    }
+
+    /// Runs `f` in a transaction on `shard`: committed if `f` returns `Ok`, rolled back
+    /// if it returns `Err`.
+    ///
+    /// The error type is yours, as with Diesel's `Connection::transaction`; it must
+    /// convert from this crate's [`Error`] (for an unknown shard or a checkout timeout)
+    /// and from Diesel's. `sharding_core::Error` itself does.
+    pub fn transaction<T, E, F>(&mut self, shard: &str, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<Error> + From<diesel::result::Error>,
+    {
+        let index = self.pool.shard_index(shard)?;
+        self.transaction_at(index, f)
+    }
+
+    /// Runs `f` in a transaction on the shard that owns `key`.
+    /// See [`transaction`](Self::transaction).
+    pub fn transaction_for_key<K, T, E, F>(&mut self, key: &K, f: F) -> Result<T, E>
+    where
+        K: ShardKey + ?Sized,
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<Error> + From<diesel::result::Error>,
+    {
+        let index = self.pool.route_key_index(key, "query")?;
+        self.transaction_at(index, f)
+    }
+
+    fn transaction_at<T, E, F>(&mut self, index: usize, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<Error> + From<diesel::result::Error>,
+    {
+        let conn = self.checked_out(index)?;
+        Connection::transaction(&mut **conn, f)
+    }
+
+    /// Inserts one row on the shard its key routes to. Returns the number of rows
+    /// inserted (1).
+    pub fn insert<'row, M>(&mut self, row: &'row M) -> Result<usize>
+    where
+        M: ShardKeyed,
+        &'row M: Insertable<M::Table>,
+        InsertStatement<M::Table, <&'row M as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+    {
+        let index = self.pool.route_key_index(row.shard_key(), "row")?;
+        self.run_at(index, |conn| {
+            ExecuteDsl::execute(diesel::insert_into(<M::Table as HasTable>::table()).values(row), conn)
+        })
+    }
+
+    /// Inserts rows on the shards their keys route to, and returns how many were inserted.
+    ///
+    /// Rows are grouped per shard (keeping their order); each shard's rows are written in
+    /// one transaction, as multi-row `INSERT`s of up to
+    /// [`insert_batch_rows`](crate::ShardedPoolBuilder::insert_batch_rows) rows each,
+    /// shard after shard in the pool's order.
+    ///
+    /// **Atomicity is per shard.** If a shard's batch fails, that shard keeps none of its
+    /// rows, shards before it keep all of theirs, and later shards are not written: the
+    /// error, [`Error::PartialInsert`], names the failing shard and the shards that
+    /// committed. Every row is routed before anything is written, so a row without a key
+    /// or with an unroutable key fails the whole call with nothing written.
+    ///
+    /// **SQLite:** Diesel writes a batch of a model with default `Insertable` settings one
+    /// row per statement on SQLite. Add `#[diesel(treat_none_as_default_value = false)]`
+    /// to the model to get true multi-row `INSERT`s.
+    pub fn insert_all<'row, M>(&mut self, rows: &'row [M]) -> Result<usize>
+    where
+        M: ShardKeyed,
+        Vec<&'row M>: Insertable<M::Table>,
+        InsertStatement<M::Table, <Vec<&'row M> as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+    {
+        let mut per_shard: Vec<Vec<&'row M>> = self.held.iter().map(|_| Vec::new()).collect();
+        for row in rows {
+            let index = self.pool.route_key_index(row.shard_key(), "row")?;
+            per_shard[index].push(row);
+        }
+        let batch = self.pool.insert_batch_rows();
+        let mut committed = Vec::new();
+        let mut inserted = 0;
+        for (index, shard_rows) in per_shard.into_iter().enumerate() {
+            if shard_rows.is_empty() {
+                continue;
+            }
+            let written = self.transaction_at(index, |conn| {
+                let mut written = 0;
+                for chunk in shard_rows.chunks(batch) {
+                    written += ExecuteDsl::execute(
+                        diesel::insert_into(<M::Table as HasTable>::table()).values(chunk.to_vec()),
+                        conn,
+                    )?;
+                }
+                Ok::<usize, Error>(written)
+            });
+            match written {
+                Ok(n) => {
+                    inserted += n;
+                    committed.push(self.pool.id(index).clone());
+                }
+                Err(source) => {
+                    let shard = self.pool.id(index).clone();
+                    let source = match source {
+                        Error::Diesel(e) => Error::Query {
+                            shard: shard.clone(),
+                            source: e,
+                        },
+                        other => other,
+                    };
+                    return Err(Error::PartialInsert {
+                        shard,
+                        source: Box::new(source),
+                        committed,
+                    });
+                }
+            }
+        }
+        Ok(inserted)
+    }
+}

@@ -1,0 +1,289 @@
+//! The one error type of the crate.
+
+use std::time::Duration;
+
+use crate::ShardId;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A boxed error from a lower layer (a migration, a connection customizer).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in diesel-sharding.
+///
+/// Each message says what happened and what to do about it. Errors that concern one
+/// shard name it and expose it through [`Error::shard`].
+///
+/// ```
+/// use sharding_core::Error;
+///
+/// let err = Error::NoShards;
+/// assert!(err.to_string().contains("at least one shard"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pool was built without any shard.
+    #[error(
+        "a sharded pool needs at least one shard: add one with `ShardedPool::builder().shard(id, url)`"
+    )]
+    NoShards,
+
+    /// Two shards were given the same id.
+    #[error("shard id `{0}` is configured twice: give every shard its own id")]
+    DuplicateShard(ShardId),
+
+    /// A shard id is empty, too long or holds characters other than letters, digits, `_`, `-`, `.`.
+    #[error("invalid shard id {id:?}: {reason}")]
+    InvalidShardId {
+        /// The id as given.
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A shard id was used that the pool does not have.
+    #[error("unknown shard `{shard}`: this pool has the shards [{known}]; use one of those ids")]
+    UnknownShard {
+        /// The id that was asked for.
+        shard: ShardId,
+        /// The pool's shard ids, formatted.
+        known: String,
+    },
+
+    /// A router sent a key to a shard the pool does not have.
+    #[error(
+        "the {router} router sent key {key} to shard `{shard}`, which this pool does not have \
+         (shards: [{known}]): fix the router's configuration"
+    )]
+    RoutedToUnknownShard {
+        /// The router's name.
+        router: &'static str,
+        /// The key, formatted.
+        key: String,
+        /// The shard the router returned.
+        shard: ShardId,
+        /// The pool's shard ids, formatted.
+        known: String,
+    },
+
+    /// The router has no shard for this key (a key outside every range, say).
+    #[error("no shard owns key {key} under the {router} router: {hint}")]
+    NoShardForKey {
+        /// The router's name.
+        router: &'static str,
+        /// The key, formatted.
+        key: String,
+        /// How to fix it.
+        hint: String,
+    },
+
+    /// The router cannot route keys of this kind (text keys on a range router, say).
+    #[error("the {router} router cannot route {kind} keys: {hint}")]
+    UnsupportedKey {
+        /// The router's name.
+        router: &'static str,
+        /// `"integer"`, `"text"` or `"binary"`.
+        kind: &'static str,
+        /// How to fix it.
+        hint: &'static str,
+    },
+
+    /// A row or a query had no value for its shard key (a `None` key).
+    #[error(
+        "the shard key of this {what} is missing (None): set the key before inserting or querying, \
+         or pick the shard yourself with `.set_shard(id)`"
+    )]
+    MissingKey {
+        /// What lacked a key: `"row"` or `"query"`.
+        what: &'static str,
+    },
+
+    /// A router's own configuration is inconsistent (overlapping ranges, say).
+    #[error("invalid {router} router: {reason}")]
+    InvalidRouter {
+        /// The router's name.
+        router: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// The pool's configuration is invalid (a bad URL, say).
+    #[error("invalid configuration for shard `{shard}`: {reason}")]
+    InvalidConfig {
+        /// The shard whose configuration is wrong.
+        shard: ShardId,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A shard's pool could not open its connections when the pool was built.
+    #[error(
+        "could not connect to shard `{shard}`: {source}. Check that its database is reachable at \
+         the configured URL, or build with `build_unchecked()` to let the other shards serve"
+    )]
+    Connect {
+        /// The shard that failed.
+        shard: ShardId,
+        /// Why it could not connect.
+        #[source]
+        source: BoxError,
+    },
+
+    /// No connection to a shard became free (or could be opened) in time.
+    #[error(
+        "timed out after {timeout:?} waiting for a connection to shard `{shard}` ({source}): \
+         check that the shard is up, or raise `max_size` / `connection_timeout`"
+    )]
+    PoolTimeout {
+        /// The shard whose pool timed out.
+        shard: ShardId,
+        /// The configured connection timeout.
+        timeout: Duration,
+        /// r2d2's error, with the last connection error if there was one.
+        #[source]
+        source: diesel::r2d2::PoolError,
+    },
+
+    /// A statement failed on a shard.
+    #[error("query on shard `{shard}` failed: {source}")]
+    Query {
+        /// The shard the statement ran on.
+        shard: ShardId,
+        /// Diesel's error.
+        #[source]
+        source: diesel::result::Error,
+    },
+
+    /// A Diesel error not tied to a shard, such as one returned by your own transaction
+    /// closure with `?`.
+    #[error(transparent)]
+    Diesel(#[from] diesel::result::Error),
+
+    /// Migrations failed on some shards. The others were migrated.
+    #[error(
+        "migrations failed on {} shard(s): {}; shards migrated: [{}]. Fix the failing migration \
+         and run again: migrated shards are skipped",
+        failures.len(),
+        failures.iter().map(|f| format!("`{}`: {}", f.shard, f.error)).collect::<Vec<_>>().join("; "),
+        crate::shard_id::list_ids(migrated)
+    )]
+    Migrations {
+        /// The shards that failed and why.
+        failures: Vec<ShardFailure>,
+        /// The shards that are up to date.
+        migrated: Vec<ShardId>,
+    },
+
+    /// A multi-shard insert failed on one shard. Each shard's rows are written in one
+    /// transaction, so the failing shard holds none of its rows; the shards listed in
+    /// `committed` hold all of theirs and the others none.
+    #[error(
+        "insert failed on shard `{shard}`: {source}. No row was written there; shards that \
+         committed their rows: [{}]",
+        crate::shard_id::list_ids(committed)
+    )]
+    PartialInsert {
+        /// The shard whose batch failed (and was rolled back).
+        shard: ShardId,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+        /// Shards whose rows were committed before the failure.
+        committed: Vec<ShardId>,
+    },
+}
+
+/// One shard's failure inside a multi-shard operation.
+#[derive(Debug)]
+pub struct ShardFailure {
+    /// The shard that failed.
+    pub shard: ShardId,
+    /// Why it failed.
+    pub error: BoxError,
+}
+
+impl Error {
+    /// The shard this error concerns, if it concerns exactly one.
+    ///
+    /// ```
+    /// use sharding_core::{Error, ShardId};
+    ///
+    /// let err = Error::DuplicateShard(ShardId::from("s1"));
+    /// assert_eq!(err.shard().map(ShardId::as_str), Some("s1"));
+    /// ```
+    pub fn shard(&self) -> Option<&ShardId> {
+        match self {
+            Error::DuplicateShard(shard)
+            | Error::UnknownShard { shard, .. }
+            | Error::RoutedToUnknownShard { shard, .. }
+            | Error::InvalidConfig { shard, .. }
+            | Error::Connect { shard, .. }
+            | Error::PoolTimeout { shard, .. }
+            | Error::Query { shard, .. }
+            | Error::PartialInsert { shard, .. } => Some(shard),
+            _ => None,
+        }
+    }
+
+    /// The Diesel error inside, if this error came from a statement.
+    ///
+    /// ```
+    /// use sharding_core::{Error, ShardId};
+    ///
+    /// let err = Error::Query { shard: "s0".into(), source: diesel::result::Error::NotFound };
+    /// assert!(matches!(err.diesel_error(), Some(diesel::result::Error::NotFound)));
+    /// ```
+    pub fn diesel_error(&self) -> Option<&diesel::result::Error> {
+        match self {
+            Error::Query { source, .. } | Error::Diesel(source) => Some(source),
+            Error::PartialInsert { source, .. } => source.diesel_error(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is Diesel's `NotFound` (a `get_result` or `first` that found no row).
+    ///
+    /// ```
+    /// use sharding_core::Error;
+    ///
+    /// assert!(Error::Diesel(diesel::result::Error::NotFound).is_not_found());
+    /// assert!(!Error::NoShards.is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.diesel_error(), Some(diesel::result::Error::NotFound))
+    }
+
+    pub(crate) fn on_shard(shard: &ShardId) -> impl FnOnce(diesel::result::Error) -> Error + '_ {
+        move |source| Error::Query {
+            shard: shard.clone(),
+            source,
+        }
+    }
+}
+
+/// Turns a `NotFound` error into `Ok(None)`, like Diesel's `OptionalExtension`.
+///
+/// ```
+/// use sharding_core::{Error, OptionalExtension};
+///
+/// let missing: Result<i32, Error> = Err(Error::Diesel(diesel::result::Error::NotFound));
+/// assert_eq!(missing.optional().ok(), Some(None));
+/// let found: Result<i32, Error> = Ok(3);
+/// assert_eq!(found.optional().ok(), Some(Some(3)));
+/// ```
+pub trait OptionalExtension<T> {
+    /// `Ok(Some(value))` for a row, `Ok(None)` for `NotFound`, and every other error as is.
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The runtime of [diesel-sharding]: horizontal sharding for [Diesel].
+//!
+//! One logical database is spread over several shards, each a real database with its
+//! own r2d2 pool. A [`Router`] decides which shard owns a key; queries are routed by key
+//! ([`KeyRoutingDsl::for_key`]), pinned to a shard ([`ShardPinDsl::set_shard`]) or run on
+//! every shard ([`ShardPinDsl::all_shards`]); rows are inserted on the shard their key
+//! routes to ([`ShardedPool::insert`], [`ShardedPool::insert_all`]).
+//!
+//! Most users depend on the `diesel-sharding` facade crate, which re-exports this crate
+//! and the `#[derive(Sharded)]` macro.
+//!
+//! # Features
+//!
+//! * `sqlite` (default): SQLite shards, with a bundled libsqlite3.
+//!
+//! # Example
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use diesel::SqliteConnection;
+//! use sharding_core::{KeyRoutingDsl, ShardPinDsl, ShardedPool, ShardedTable};
+//!
+//! diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, note -> Text, } }
+//!
+//! impl ShardedTable for orders::table {
+//!     type KeyColumn = orders::customer_id;
+//!     fn key_column() -> Self::KeyColumn { orders::customer_id }
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let pool = ShardedPool::<SqliteConnection>::builder()
+//!     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+//!     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+//!     .build()?;
+//! for shard in pool.shard_ids() {
+//!     pool.connection(shard.as_str())?.batch_execute(
+//!         "CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, note TEXT NOT NULL)",
+//!     )?;
+//! }
+//!
+//! // Routed by the key: runs on the shard that owns customer 42 only.
+//! diesel::insert_into(orders::table)
+//!     .values((orders::id.eq(1), orders::customer_id.eq(42), orders::note.eq("hello")))
+//!     .set_shard(pool.shard_for_key(&42_i64)?)
+//!     .execute(&pool)?;
+//! let notes: Vec<String> = orders::table
+//!     .select(orders::note)
+//!     .for_key(42_i64)
+//!     .load(&pool)?;
+//! assert_eq!(notes, ["hello"]);
+//!
+//! // One count per shard.
+//! let counts = orders::table.count().all_shards().get_result_per_shard::<i64, _>(&pool)?;
+//! assert_eq!(counts.iter().map(|c| **c).sum::<i64>(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [diesel-sharding]: https://docs.rs/diesel-sharding
+//! [Diesel]: https://diesel.rs
+
+mod access;
+mod backend;
+mod builder;
+mod connection;
+mod error;
+mod key;
+mod migrations;
+mod model;
+mod pool;
+mod query;
+mod router;
+mod shard_id;
+mod sharded;
+
+pub use access::ShardAccess;
+pub use backend::ShardBackend;
+pub use builder::ShardedPoolBuilder;
+pub use connection::ShardedConnection;
+pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
+pub use key::{OwnedKey, RoutingKey, ShardKey};
+pub use migrations::MigrationReport;
+pub use model::{ShardKeyed, ShardedTable};
+pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
+pub use query::{AllShards, KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl, StatementRoutingDsl};
+pub use router::{stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router};
+pub use shard_id::ShardId;
+pub use sharded::Sharded;

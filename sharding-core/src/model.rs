@@ -1,0 +1,65 @@
+//! The traits `#[derive(Sharded)]` implements: which column is a table's shard key, and
+//! how to read the key of a row.
+
+use diesel::associations::HasTable;
+use diesel::{Column, Table};
+
+use crate::ShardKey;
+
+/// A Diesel table split across shards by one key column.
+///
+/// `#[derive(Sharded)]` implements it for the model's table. By hand:
+///
+/// ```
+/// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+///
+/// impl sharding_core::ShardedTable for orders::table {
+///     type KeyColumn = orders::customer_id;
+///     fn key_column() -> Self::KeyColumn { orders::customer_id }
+/// }
+/// ```
+pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
+    /// The shard-key column.
+    type KeyColumn: Column<Table = Self> + Copy + Default;
+
+    /// The shard-key column, as a value.
+    fn key_column() -> Self::KeyColumn;
+}
+
+/// A row type (a Diesel model) that knows its shard key.
+///
+/// `#[derive(Sharded)]` implements it. By hand:
+///
+/// ```
+/// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+/// # impl sharding_core::ShardedTable for orders::table {
+/// #     type KeyColumn = orders::customer_id;
+/// #     fn key_column() -> Self::KeyColumn { orders::customer_id }
+/// # }
+///
+/// struct NewOrder { id: i64, customer_id: i64 }
+///
+/// impl sharding_core::ShardKeyed for NewOrder {
+///     type Table = orders::table;
+///     type Key = i64;
+///     fn shard_key(&self) -> &i64 { &self.customer_id }
+/// }
+/// ```
+pub trait ShardKeyed {
+    /// The table the row belongs to.
+    type Table: ShardedTable;
+    /// The Rust type of the key field.
+    type Key: ShardKey + ?Sized;
+
+    /// The row's shard key.
+    fn shard_key(&self) -> &Self::Key;
+}
+
+impl<M: ShardKeyed + ?Sized> ShardKeyed for &M {
+    type Table = M::Table;
+    type Key = M::Key;
+
+    fn shard_key(&self) -> &Self::Key {
+        (**self).shard_key()
+    }
+}

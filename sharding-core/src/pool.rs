@@ -1,0 +1,258 @@
+//! [`ShardedPool`]: one r2d2 pool per shard, plus the router.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use diesel::insertable::Insertable;
+use diesel::migration::MigrationSource;
+use diesel::query_builder::InsertStatement;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::MigrationHarness;
+
+use crate::shard_id::list_ids;
+use crate::{
+    Error, MigrationReport, Result, Router, ShardKeyed, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedConnection,
+    ShardedPoolBuilder,
+};
+
+/// The r2d2 pool of one shard.
+pub type ShardPool<Conn> = Pool<ConnectionManager<Conn>>;
+
+/// A connection checked out of one shard's pool; it goes back when dropped.
+pub type ShardPooledConnection<Conn> = PooledConnection<ConnectionManager<Conn>>;
+
+pub(crate) struct PoolInner<Conn: ShardBackend> {
+    ids: Vec<ShardId>,
+    pools: Vec<ShardPool<Conn>>,
+    index: HashMap<ShardId, usize>,
+    router: Box<dyn Router>,
+    insert_batch_rows: usize,
+}
+
+impl<Conn: ShardBackend> PoolInner<Conn> {
+    pub(crate) fn new(
+        ids: Vec<ShardId>,
+        pools: Vec<ShardPool<Conn>>,
+        router: Box<dyn Router>,
+        insert_batch_rows: usize,
+    ) -> Self {
+        let index = ids.iter().cloned().zip(0..).collect();
+        PoolInner {
+            ids,
+            pools,
+            index,
+            router,
+            insert_batch_rows,
+        }
+    }
+}
+
+/// One logical database spread over several shards: an r2d2 pool per shard and the
+/// [`Router`] that decides which shard owns a key.
+///
+/// Cheap to clone (an `Arc`); share it between threads. Run statements through it
+/// directly (each statement checks out a connection and returns it), or take a
+/// [`ShardedConnection`] with [`get`](Self::get) to keep one connection per shard for a
+/// unit of work.
+///
+/// ```
+/// use diesel::prelude::*;
+/// use diesel::SqliteConnection;
+/// use sharding_core::ShardedPool;
+///
+/// let dir = tempfile::tempdir()?;
+/// let pool = ShardedPool::<SqliteConnection>::builder()
+///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+///     .build()?;
+///
+/// let owner = pool.shard_for_key(&42_i64)?;
+/// assert!(pool.shard_ids().contains(owner));
+///
+/// // Plain Diesel on one shard.
+/// let mut conn = pool.connection("s1")?;
+/// diesel::sql_query("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(&mut conn)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShardedPool<Conn: ShardBackend> {
+    inner: Arc<PoolInner<Conn>>,
+}
+
+impl<Conn: ShardBackend> Clone for ShardedPool<Conn> {
+    fn clone(&self) -> Self {
+        ShardedPool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<Conn: ShardBackend> fmt::Debug for ShardedPool<Conn> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedPool")
+            .field("shards", &self.inner.ids)
+            .field("router", &self.inner.router)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Conn: ShardBackend> ShardedPool<Conn> {
+    /// Starts configuring a pool. See [`ShardedPoolBuilder`].
+    pub fn builder() -> ShardedPoolBuilder<Conn> {
+        ShardedPoolBuilder::new()
+    }
+
+    pub(crate) fn from_inner(inner: PoolInner<Conn>) -> Self {
+        ShardedPool {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The shards' ids, in the order they were added to the builder.
+    pub fn shard_ids(&self) -> &[ShardId] {
+        &self.inner.ids
+    }
+
+    /// The router in use.
+    pub fn router(&self) -> &dyn Router {
+        &*self.inner.router
+    }
+
+    /// The shard that owns `key`, according to the router.
+    ///
+    /// Fails with [`Error::MissingKey`] for a `None` key, with the router's error when
+    /// no shard owns the key, and with [`Error::RoutedToUnknownShard`] when the router
+    /// names a shard this pool does not have.
+    pub fn shard_for_key<K: ShardKey + ?Sized>(&self, key: &K) -> Result<&ShardId> {
+        let key = key
+            .routing_key()
+            .ok_or(Error::MissingKey { what: "query" })?;
+        let index = self.route_index(key)?;
+        Ok(&self.inner.ids[index])
+    }
+
+    /// A unit of work: checks out at most one connection per shard, lazily, and keeps
+    /// it until dropped. Opens no connection by itself.
+    pub fn get(&self) -> ShardedConnection<Conn> {
+        ShardedConnection::new(self.clone())
+    }
+
+    /// Checks out a connection to one shard, for plain Diesel.
+    pub fn connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
+        self.checkout(self.shard_index(shard)?)
+    }
+
+    /// Checks out a connection to the shard that owns `key`, and names that shard.
+    pub fn connection_for_key<K: ShardKey + ?Sized>(
+        &self,
+        key: &K,
+    ) -> Result<(ShardId, ShardPooledConnection<Conn>)> {
+        let shard = self.shard_for_key(key)?.clone();
+        let conn = self.connection(shard.as_str())?;
+        Ok((shard, conn))
+    }
+
+    /// The r2d2 pool of one shard (for its [`state`](Pool::state), say).
+    pub fn shard_pool(&self, shard: &str) -> Result<&ShardPool<Conn>> {
+        Ok(&self.inner.pools[self.shard_index(shard)?])
+    }
+
+    /// Inserts one row on the shard its key routes to.
+    /// See [`ShardedConnection::insert`].
+    pub fn insert<'row, M>(&self, row: &'row M) -> Result<usize>
+    where
+        M: ShardKeyed,
+        &'row M: Insertable<M::Table>,
+        InsertStatement<M::Table, <&'row M as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+    {
+        self.get().insert::<M>(row)
+    }
+
+    /// Inserts rows on the shards their keys route to, one transaction per shard.
+    /// See [`ShardedConnection::insert_all`] for batching and atomicity.
+    pub fn insert_all<'row, M>(&self, rows: &'row [M]) -> Result<usize>
+    where
+        M: ShardKeyed,
+        Vec<&'row M>: Insertable<M::Table>,
+        InsertStatement<M::Table, <Vec<&'row M> as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+    {
+        self.get().insert_all::<M>(rows)
+    }
+
+    /// Runs `f` in a transaction on `shard`. See [`ShardedConnection::transaction`].
+    pub fn transaction<T, E, F>(&self, shard: &str, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<Error> + From<diesel::result::Error>,
+    {
+        self.get().transaction(shard, f)
+    }
+
+    /// Runs `f` in a transaction on the shard that owns `key`.
+    /// See [`ShardedConnection::transaction`].
+    pub fn transaction_for_key<K, T, E, F>(&self, key: &K, f: F) -> Result<T, E>
+    where
+        K: ShardKey + ?Sized,
+        F: FnOnce(&mut Conn) -> Result<T, E>,
+        E: From<Error> + From<diesel::result::Error>,
+    {
+        self.get().transaction_for_key(key, f)
+    }
+
+    /// Runs the pending migrations on every shard.
+    /// See [`ShardedConnection::run_pending_migrations`].
+    pub fn run_pending_migrations<S>(&self, source: S) -> Result<MigrationReport>
+    where
+        S: MigrationSource<Conn::Backend> + Clone,
+        Conn: MigrationHarness<Conn::Backend>,
+    {
+        self.get().run_pending_migrations(source)
+    }
+
+    pub(crate) fn insert_batch_rows(&self) -> usize {
+        self.inner.insert_batch_rows
+    }
+
+    pub(crate) fn shard_index(&self, shard: &str) -> Result<usize> {
+        self.inner
+            .index
+            .get(shard)
+            .copied()
+            .ok_or_else(|| Error::UnknownShard {
+                shard: ShardId::from(shard),
+                known: list_ids(&self.inner.ids),
+            })
+    }
+
+    pub(crate) fn route_index(&self, key: RoutingKey<'_>) -> Result<usize> {
+        let shard = self.inner.router.route(key, &self.inner.ids)?;
+        self.inner
+            .index
+            .get(&shard)
+            .copied()
+            .ok_or_else(|| Error::RoutedToUnknownShard {
+                router: self.inner.router.name(),
+                key: key.to_string(),
+                shard,
+                known: list_ids(&self.inner.ids),
+            })
+    }
+
+    pub(crate) fn route_key_index<K: ShardKey + ?Sized>(&self, key: &K, what: &'static str) -> Result<usize> {
+        self.route_index(key.routing_key().ok_or(Error::MissingKey { what })?)
+    }
+
+    pub(crate) fn id(&self, index: usize) -> &ShardId {
+        &self.inner.ids[index]
+    }
+
+    pub(crate) fn checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
+        let pool = &self.inner.pools[index];
+        pool.get().map_err(|source| Error::PoolTimeout {
+            shard: self.inner.ids[index].clone(),
+            timeout: pool.connection_timeout(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! One-shard routing: [`Routed`], by key or pinned.
+
+use diesel::associations::HasTable;
+use diesel::dsl::{Filter, Limit};
+use diesel::query_builder::{AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement};
+use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl};
+use diesel::query_dsl::LoadQuery;
+use diesel::{QuerySource, RunQueryDsl, Table};
+
+use super::forward::forward_query_dsl;
+use super::multi::{AllShards, MultiRouted};
+use super::KeyPredicates;
+use crate::{Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedPool, ShardedTable};
+
+/// Where a [`Routed`] query runs.
+#[derive(Debug, Clone)]
+enum Target {
+    Key(OwnedKey),
+    MissingKey,
+    Shard(ShardId),
+}
+
+/// A Diesel query bound for one shard: the shard that owns a key
+/// ([`for_key`](KeyRoutingDsl::for_key)) or a shard you named
+/// ([`set_shard`](ShardPinDsl::set_shard)).
+///
+/// Keep building it with Diesel's methods, then run it with [`load`](Self::load),
+/// [`get_result`](Self::get_result), [`first`](Self::first) or
+/// [`execute`](Self::execute), passing `&pool` or `&mut sharded_connection`.
+#[derive(Debug, Clone)]
+#[must_use = "a routed query does nothing until it is run with `.load(&pool)` or `.execute(&pool)`"]
+pub struct Routed<Q> {
+    query: Q,
+    target: Target,
+}
+
+impl<Q> Routed<Q> {
+    fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> Routed<Q2> {
+        Routed {
+            query: f(self.query),
+            target: self.target,
+        }
+    }
+
+    /// The Diesel query inside, without its routing.
+    pub fn into_query(self) -> Q {
+        self.query
+    }
+
+    /// The shard this query would run on in `pool`.
+    pub fn shard<'p, Conn: ShardBackend>(&self, pool: &'p ShardedPool<Conn>) -> Result<&'p ShardId> {
+        Ok(pool.id(self.index(pool)?))
+    }
+
+    fn index<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<usize> {
+        match &self.target {
+            Target::Key(key) => pool.route_index(key.as_routing_key()),
+            Target::MissingKey => Err(Error::MissingKey { what: "query" }),
+            Target::Shard(id) => pool.shard_index(id.as_str()),
+        }
+    }
+
+    fn run<A: ShardAccess, R>(
+        self,
+        mut access: A,
+        f: impl FnOnce(Q, &mut A::Connection) -> diesel::QueryResult<R>,
+    ) -> Result<R> {
+        let index = self.index(access.sharded_pool())?;
+        let query = self.query;
+        access.run_at(index, |conn| f(query, conn))
+    }
+
+    /// Runs the query and returns every row, like Diesel's `RunQueryDsl::load`.
+    pub fn load<'query, U, A>(self, access: A) -> Result<Vec<U>>
+    where
+        A: ShardAccess,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+    {
+        self.run(access, |q, conn| q.load(conn))
+    }
+
+    /// The same as [`load`](Self::load), like Diesel's `get_results`.
+    pub fn get_results<'query, U, A>(self, access: A) -> Result<Vec<U>>
+    where
+        A: ShardAccess,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+    {
+        self.load(access)
+    }
+
+    /// Runs the query and returns its first row; no row is an error for which
+    /// [`Error::is_not_found`] is true (see [`OptionalExtension`](crate::OptionalExtension)).
+    pub fn get_result<'query, U, A>(self, access: A) -> Result<U>
+    where
+        A: ShardAccess,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+    {
+        self.run(access, |q, conn| q.get_result(conn))
+    }
+
+    /// Adds `LIMIT 1`, runs the query and returns the row, like Diesel's `first`.
+    pub fn first<'query, U, A>(self, access: A) -> Result<U>
+    where
+        A: ShardAccess,
+        Q: RunQueryDsl<A::Connection> + LimitDsl,
+        Limit<Q>: LoadQuery<'query, A::Connection, U>,
+    {
+        self.run(access, |q, conn| q.first(conn))
+    }
+
+    /// Runs an `UPDATE`, `DELETE` or `INSERT` and returns the number of rows affected.
+    pub fn execute<A>(self, access: A) -> Result<usize>
+    where
+        A: ShardAccess,
+        Q: RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+    {
+        self.run(access, |q, conn| q.execute(conn))
+    }
+
+    /// Turns a routed `SELECT … WHERE …` into a routed `UPDATE` of the same rows, on the
+    /// same shard. Follow with [`set`](Routed::set).
+    pub fn update(self) -> Routed<UpdateStatement<Q::Table, Q::WhereClause>>
+    where
+        Q: IntoUpdateTarget,
+    {
+        self.map_query(diesel::update)
+    }
+
+    /// Turns a routed `SELECT … WHERE …` into a routed `DELETE` of the same rows, on the
+    /// same shard.
+    pub fn delete(self) -> Routed<DeleteStatement<Q::Table, Q::WhereClause>>
+    where
+        Q: IntoUpdateTarget,
+    {
+        self.map_query(diesel::delete)
+    }
+}
+
+impl<T: QuerySource, U> Routed<UpdateStatement<T, U>> {
+    /// The `SET` clause of a routed update, like Diesel's `UpdateStatement::set`.
+    pub fn set<V>(self, values: V) -> Routed<UpdateStatement<T, U, V::Changeset>>
+    where
+        T: Table,
+        V: AsChangeset<Target = T>,
+        UpdateStatement<T, U, V::Changeset>: AsQuery,
+    {
+        self.map_query(|q| q.set(values))
+    }
+}
+
+forward_query_dsl!(Routed<Q>);
+
+/// `column = key`, as built by [`KeyPredicates`].
+pub type KeyEq<Col, K> = <Col as KeyPredicates<K>>::Eq;
+
+/// The shard-key column of a query's table.
+pub type KeyColumnOf<Q> = <<Q as HasTable>::Table as ShardedTable>::KeyColumn;
+
+/// Routes queries on a sharded table (and `SELECT`s built from one) by shard key.
+///
+/// Implemented for every Diesel table that implements [`ShardedTable`] (which
+/// `#[derive(Sharded)]` does) and every single-table `SELECT` built on one. For `UPDATE`
+/// and `DELETE` statements see [`StatementRoutingDsl`].
+///
+/// The key is type-checked against the key column's SQL type: passing a `String` for a
+/// `BigInt` key, or an `i32` for it, does not compile.
+pub trait KeyRoutingDsl: Sized + HasTable<Table: ShardedTable> {
+    /// Adds `WHERE key_column = key` and routes the query to the shard that owns `key`.
+    fn for_key<K>(self, key: K) -> Routed<Filter<Self, KeyEq<KeyColumnOf<Self>, K>>>
+    where
+        K: ShardKey,
+        KeyColumnOf<Self>: KeyPredicates<K>,
+        Self: FilterDsl<KeyEq<KeyColumnOf<Self>, K>>,
+    {
+        let target = key_target(&key);
+        Routed {
+            query: self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
+            target,
+        }
+    }
+
+    /// Runs the query on each shard that owns one of `keys`, adding
+    /// `WHERE key_column IN (that shard's keys)`; each row comes back tagged with its
+    /// shard.
+    fn for_keys<K, I>(self, keys: I) -> MultiRouted<Self, KeyColumnOf<Self>, K>
+    where
+        I: IntoIterator<Item = K>,
+        K: ShardKey,
+    {
+        MultiRouted::new(self, <Self::Table as ShardedTable>::key_column(), keys.into_iter().collect())
+    }
+}
+
+impl<Q> KeyRoutingDsl for Q where Q: HasTable<Table: ShardedTable> {}
+
+/// Routes `UPDATE` and `DELETE` statements on a sharded table by shard key:
+/// `diesel::update(orders::table.filter(..)).set(..).for_key(&42).execute(&pool)`.
+///
+/// See [`KeyRoutingDsl`] for `SELECT`s.
+pub trait StatementRoutingDsl: Sized {
+    /// The statement's table.
+    type Table: ShardedTable;
+
+    /// Adds `WHERE key_column = key` and routes the statement to the shard that owns `key`.
+    fn for_key<K>(self, key: K) -> Routed<Filter<Self, KeyEq<<Self::Table as ShardedTable>::KeyColumn, K>>>
+    where
+        K: ShardKey,
+        <Self::Table as ShardedTable>::KeyColumn: KeyPredicates<K>,
+        Self: FilterDsl<KeyEq<<Self::Table as ShardedTable>::KeyColumn, K>>,
+    {
+        let target = key_target(&key);
+        Routed {
+            query: self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
+            target,
+        }
+    }
+
+    /// Runs the statement on each shard that owns one of `keys`, adding
+    /// `WHERE key_column IN (that shard's keys)`.
+    fn for_keys<K, I>(self, keys: I) -> MultiRouted<Self, <Self::Table as ShardedTable>::KeyColumn, K>
+    where
+        I: IntoIterator<Item = K>,
+        K: ShardKey,
+    {
+        MultiRouted::new(self, <Self::Table as ShardedTable>::key_column(), keys.into_iter().collect())
+    }
+}
+
+impl<T: ShardedTable, U, V, Ret> StatementRoutingDsl for UpdateStatement<T, U, V, Ret> {
+    type Table = T;
+}
+
+impl<T: ShardedTable, U, Ret> StatementRoutingDsl for DeleteStatement<T, U, Ret> {
+    type Table = T;
+}
+
+fn key_target<K: ShardKey>(key: &K) -> Target {
+    match key.routing_key() {
+        Some(key) => Target::Key(key.to_owned_key()),
+        None => Target::MissingKey,
+    }
+}
+
+/// Runs any Diesel query on a shard you choose, or on every shard. Implemented for
+/// every type.
+pub trait ShardPinDsl: Sized {
+    /// Runs the query on `shard`, whatever its keys (SQLAlchemy's
+    /// `Query.set_shard`). An unknown shard id fails with [`Error::UnknownShard`] when
+    /// the query runs.
+    fn set_shard(self, shard: impl Into<ShardId>) -> Routed<Self> {
+        Routed {
+            query: self,
+            target: Target::Shard(shard.into()),
+        }
+    }
+
+    /// Runs the query on every shard, one after another, and tags each row with its
+    /// shard. Rows are concatenated in shard order; no merging or re-sorting is done.
+    fn all_shards(self) -> AllShards<Self> {
+        AllShards::new(self)
+    }
+}
+
+impl<Q> ShardPinDsl for Q {}

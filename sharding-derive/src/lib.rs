@@ -1,0 +1,29 @@
+//! `#[derive(Sharded)]` for [diesel-sharding](https://docs.rs/diesel-sharding).
+//!
+//! Use it through the `diesel-sharding` crate, which re-exports it and documents the
+//! attribute. The macro is split into phases, one file each: [`ast`] reads the input
+//! and its attributes, [`check`] applies the rules that span several attributes, and
+//! [`expand`] writes the impls.
+
+mod ast;
+mod check;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Implements `ShardKeyed` for a Diesel model and `ShardedTable` for its table.
+///
+/// Name the shard key on the struct, `#[sharded(key = customer_id)]`, or on the field,
+/// `#[shard_key]`. Other options of `#[sharded(...)]`: `table = path` (defaults to the
+/// model's `#[diesel(table_name = ...)]`), `crate = path` (defaults to
+/// `::diesel_sharding`), and `skip_table_impl` for a second model of a table whose
+/// `ShardedTable` impl another model already derives.
+#[proc_macro_derive(Sharded, attributes(sharded, shard_key))]
+pub fn derive_sharded(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    ast::Model::from_input(&input)
+        .and_then(|model| check::validate(&model).map(|()| model))
+        .map(|model| expand::derive(&model))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
