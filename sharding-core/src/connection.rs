@@ -10,6 +10,7 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::QueryResult;
 
 use crate::pool::ShardPooledConnection;
+use crate::model::TableOf;
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -140,17 +141,16 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         Connection::transaction(&mut **conn, f)
     }
 
-    /// Inserts one row on the shard its key routes to. Returns the number of rows
-    /// inserted (1).
-    pub fn insert<'row, M>(&mut self, row: &'row M) -> Result<usize>
+    /// Inserts one row on the shard its key routes to, and returns the number of rows
+    /// inserted (1). Pass the row by reference (`&order`) or by value.
+    pub fn insert<Row>(&mut self, row: Row) -> Result<usize>
     where
-        M: ShardKeyed,
-        &'row M: Insertable<M::Table>,
-        InsertStatement<M::Table, <&'row M as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+        Row: ShardKeyed + Insertable<TableOf<Row>>,
+        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn>,
     {
         let index = self.pool.route_key_index(row.shard_key(), "row")?;
         self.run_at(index, |conn| {
-            ExecuteDsl::execute(diesel::insert_into(<M::Table as HasTable>::table()).values(row), conn)
+            ExecuteDsl::execute(diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row), conn)
         })
     }
 
@@ -170,13 +170,15 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// **SQLite:** Diesel writes a batch of a model with default `Insertable` settings one
     /// row per statement on SQLite. Add `#[diesel(treat_none_as_default_value = false)]`
     /// to the model to get true multi-row `INSERT`s.
-    pub fn insert_all<'row, M>(&mut self, rows: &'row [M]) -> Result<usize>
+    pub fn insert_all<Rows>(&mut self, rows: Rows) -> Result<usize>
     where
-        M: ShardKeyed,
-        Vec<&'row M>: Insertable<M::Table>,
-        InsertStatement<M::Table, <Vec<&'row M> as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+        Rows: IntoIterator,
+        Rows::Item: ShardKeyed,
+        Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
+        InsertStatement<TableOf<Rows::Item>, <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values>:
+            ExecuteDsl<Conn>,
     {
-        let mut per_shard: Vec<Vec<&'row M>> = self.held.iter().map(|_| Vec::new()).collect();
+        let mut per_shard: Vec<Vec<Rows::Item>> = self.held.iter().map(|_| Vec::new()).collect();
         for row in rows {
             let index = self.pool.route_key_index(row.shard_key(), "row")?;
             per_shard[index].push(row);
@@ -190,11 +192,14 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             }
             let written = self.transaction_at(index, |conn| {
                 let mut written = 0;
-                for chunk in shard_rows.chunks(batch) {
-                    written += ExecuteDsl::execute(
-                        diesel::insert_into(<M::Table as HasTable>::table()).values(chunk.to_vec()),
-                        conn,
-                    )?;
+                let mut rows = shard_rows.into_iter();
+                loop {
+                    let chunk: Vec<Rows::Item> = rows.by_ref().take(batch).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let table = <TableOf<Rows::Item> as HasTable>::table();
+                    written += ExecuteDsl::execute(diesel::insert_into(table).values(chunk), conn)?;
                 }
                 Ok::<usize, Error>(written)
             });

@@ -79,7 +79,7 @@ pub use connection::ShardedConnection;
 pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
-pub use model::{ShardKeyed, ShardedTable};
+pub use model::{ShardKeyed, ShardedTable, TableOf};
 pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
 pub use query::{AllShards, KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl, StatementRoutingDsl};
 pub use router::{stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router};

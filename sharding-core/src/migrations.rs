@@ -45,7 +45,7 @@ where
     /// that were migrated.
     pub fn run_pending_migrations<S>(&mut self, source: S) -> Result<MigrationReport>
     where
-        S: MigrationSource<Conn::Backend> + Clone,
+        S: MigrationSource<Conn::Backend>,
     {
         let ids: Vec<ShardId> = self.pool().shard_ids().to_vec();
         let mut report = MigrationReport { shards: Vec::new() };
@@ -53,7 +53,7 @@ where
         for (index, shard) in ids.into_iter().enumerate() {
             let outcome = self.checked_out(index).and_then(|conn| {
                 (**conn)
-                    .run_pending_migrations(source.clone())
+                    .run_pending_migrations(Borrowed(&source))
                     .map(|versions| versions.iter().map(ToString::to_string).collect())
                     .map_err(|error| Error::Migrations {
                         failures: vec![ShardFailure {
@@ -80,5 +80,14 @@ where
                 migrated: report.shards.into_iter().map(|(id, _)| id).collect(),
             })
         }
+    }
+}
+
+/// Lends a migration source to one shard's run without cloning it.
+struct Borrowed<'a, S>(&'a S);
+
+impl<DB: Backend, S: MigrationSource<DB>> MigrationSource<DB> for Borrowed<'_, S> {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+        self.0.migrations()
     }
 }

@@ -63,3 +63,6 @@ impl<M: ShardKeyed + ?Sized> ShardKeyed for &M {
         (**self).shard_key()
     }
 }
+
+/// The table of a [`ShardKeyed`] row type.
+pub type TableOf<Row> = <Row as ShardKeyed>::Table;

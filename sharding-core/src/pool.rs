@@ -13,7 +13,7 @@ use diesel_migrations::MigrationHarness;
 
 use crate::shard_id::list_ids;
 use crate::{
-    Error, MigrationReport, Result, Router, ShardKeyed, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedConnection,
+    Error, MigrationReport, Result, Router, ShardKeyed, TableOf, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedConnection,
     ShardedPoolBuilder,
 };
 
@@ -160,24 +160,25 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
 
     /// Inserts one row on the shard its key routes to.
     /// See [`ShardedConnection::insert`].
-    pub fn insert<'row, M>(&self, row: &'row M) -> Result<usize>
+    pub fn insert<Row>(&self, row: Row) -> Result<usize>
     where
-        M: ShardKeyed,
-        &'row M: Insertable<M::Table>,
-        InsertStatement<M::Table, <&'row M as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+        Row: ShardKeyed + Insertable<TableOf<Row>>,
+        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn>,
     {
-        self.get().insert::<M>(row)
+        self.get().insert(row)
     }
 
     /// Inserts rows on the shards their keys route to, one transaction per shard.
     /// See [`ShardedConnection::insert_all`] for batching and atomicity.
-    pub fn insert_all<'row, M>(&self, rows: &'row [M]) -> Result<usize>
+    pub fn insert_all<Rows>(&self, rows: Rows) -> Result<usize>
     where
-        M: ShardKeyed,
-        Vec<&'row M>: Insertable<M::Table>,
-        InsertStatement<M::Table, <Vec<&'row M> as Insertable<M::Table>>::Values>: ExecuteDsl<Conn>,
+        Rows: IntoIterator,
+        Rows::Item: ShardKeyed,
+        Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
+        InsertStatement<TableOf<Rows::Item>, <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values>:
+            ExecuteDsl<Conn>,
     {
-        self.get().insert_all::<M>(rows)
+        self.get().insert_all(rows)
     }
 
     /// Runs `f` in a transaction on `shard`. See [`ShardedConnection::transaction`].
@@ -204,7 +205,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// See [`ShardedConnection::run_pending_migrations`].
     pub fn run_pending_migrations<S>(&self, source: S) -> Result<MigrationReport>
     where
-        S: MigrationSource<Conn::Backend> + Clone,
+        S: MigrationSource<Conn::Backend>,
         Conn: MigrationHarness<Conn::Backend>,
     {
         self.get().run_pending_migrations(source)
