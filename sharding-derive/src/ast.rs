@@ -116,7 +116,7 @@ impl<'a> Model<'a> {
             for attr in &field.attrs {
                 if attr.path().is_ident("shard_key") {
                     match attr.meta.require_path_only() {
-                        Ok(_) => model.keys.push(KeyRef::Marked(index, attr.span())),
+                        Ok(path) => model.keys.push(KeyRef::Marked(index, path.span())),
                         Err(_) => errors.push(Err(syn::Error::new(
                             attr.meta.span(),
                             "#[shard_key] takes no arguments: write `#[shard_key]` on the key field",

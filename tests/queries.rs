@@ -1,0 +1,297 @@
+//! Routed, multi-key, pinned and all-shard queries.
+
+use diesel::prelude::*;
+use diesel_sharding::prelude::*;
+use diesel_sharding::{Error, OptionalExtension, RoutingKey};
+
+use crate::common::*;
+
+/// Shards with orders of customers 1..=20, five each (ids `c*100 + 1..=5`), plus, for
+/// customer 7, a decoy order 9_999 planted on a shard that does not own 7.
+fn seeded() -> Shards {
+    let shards = Shards::new(4);
+    let rows: Vec<Order> = (1..=20)
+        .flat_map(|c| (1..=5).map(move |i| order(c * 100 + i, c)))
+        .collect();
+    shards.pool.insert_all(&rows).unwrap();
+    let decoy = shards.other_shard(7);
+    shards.plant_order(decoy.as_str(), &order(9_999, 7));
+    shards
+}
+
+#[test]
+fn for_key_runs_on_the_owning_shard_only() {
+    let shards = seeded();
+    let rows: Vec<Order> = orders::table
+        .order(orders::id)
+        .for_key(7_i64)
+        .select(Order::as_select())
+        .load(&shards.pool)
+        .unwrap();
+    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    assert_eq!(ids, vec![701, 702, 703, 704, 705], "no decoy, no other customer");
+    let owner = orders::table.for_key(7_i64).shard(&shards.pool).unwrap().clone();
+    assert_eq!(owner, shards.expected_shard(RoutingKey::Int(7)));
+}
+
+#[test]
+fn for_key_combines_with_filters_order_limit_and_count() {
+    let shards = seeded();
+    let top: Vec<i64> = orders::table
+        .filter(orders::id.gt(701))
+        .for_key(7_i64)
+        .order(orders::id.desc())
+        .limit(2)
+        .select(orders::id)
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(top, vec![705, 704]);
+    let n: i64 = orders::table.for_key(7_i64).count().get_result(&shards.pool).unwrap();
+    assert_eq!(n, 5);
+    let first: Order = orders::table
+        .for_key(7_i64)
+        .order(orders::id)
+        .select(Order::as_select())
+        .first(&shards.pool)
+        .unwrap();
+    assert_eq!(first.id, 701);
+}
+
+#[test]
+fn missing_rows_are_not_found_and_optional() {
+    let shards = seeded();
+    let err = orders::table
+        .for_key(999_i64)
+        .select(orders::id)
+        .first::<i64, _>(&shards.pool)
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(err.shard(), Some(&shards.expected_shard(RoutingKey::Int(999))));
+    let none = orders::table
+        .for_key(999_i64)
+        .select(orders::id)
+        .first::<i64, _>(&shards.pool)
+        .optional()
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+#[test]
+fn for_keys_gives_each_shard_only_its_keys_and_tags_rows() {
+    let shards = seeded();
+    let rows: Vec<Sharded<Order>> = orders::table
+        .for_keys([7_i64, 8, 9, 10])
+        .select(Order::as_select())
+        .load(&shards.pool)
+        .unwrap();
+    let mut ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    ids.sort();
+    let expected: Vec<i64> = (7..=10).flat_map(|c| (1..=5).map(move |i| c * 100 + i)).collect();
+    assert_eq!(ids, expected, "no decoy 9999 although its shard was queried for other keys");
+    for row in &rows {
+        assert_eq!(row.shard(), &shards.expected_shard(RoutingKey::Int(row.customer_id.into())));
+    }
+    let none: Vec<Sharded<Order>> = orders::table
+        .for_keys(Vec::<i64>::new())
+        .select(Order::as_select())
+        .load(&shards.pool)
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn set_shard_pins_any_query_to_one_shard() {
+    let shards = seeded();
+    let decoy = shards.other_shard(7);
+    let pinned: Vec<i64> = orders::table
+        .filter(orders::customer_id.eq(7))
+        .select(orders::id)
+        .set_shard(&decoy)
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(pinned, vec![9_999], "only the decoy lives there");
+    let direct_count = shards.order_ids_on(decoy.as_str()).len() as i64;
+    let n: i64 = orders::table
+        .count()
+        .set_shard(decoy.as_str())
+        .get_result(&shards.pool)
+        .unwrap();
+    assert_eq!(n, direct_count);
+
+    let err = orders::table
+        .count()
+        .set_shard("nope")
+        .get_result::<i64, _>(&shards.pool)
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
+    assert!(err.to_string().contains("`s0`"), "lists the known shards: {err}");
+}
+
+#[test]
+fn all_shards_counts_each_shard_and_concatenates_rows() {
+    let shards = seeded();
+    let counts = orders::table
+        .count()
+        .all_shards()
+        .get_result_per_shard::<i64, _>(&shards.pool)
+        .unwrap();
+    assert_eq!(counts.len(), 4);
+    for count in &counts {
+        assert_eq!(**count as usize, shards.order_ids_on(count.shard().as_str()).len());
+    }
+    assert_eq!(counts.iter().map(|c| **c).sum::<i64>(), 101);
+
+    let sevens: Vec<Sharded<i64>> = orders::table
+        .filter(orders::customer_id.eq(7))
+        .select(orders::id)
+        .all_shards()
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(sevens.len(), 6, "five real orders and the decoy");
+    let decoy = sevens.iter().find(|r| ***r == 9_999).unwrap();
+    assert_eq!(decoy.shard(), &shards.other_shard(7));
+}
+
+#[test]
+fn routed_updates_touch_only_the_keys_rows_on_its_shard() {
+    let shards = seeded();
+    let n = orders::table
+        .for_key(7_i64)
+        .filter(orders::id.le(702))
+        .update()
+        .set(orders::note.eq("changed"))
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 2);
+    let n = diesel::update(orders::table.filter(orders::id.eq(703)))
+        .set(orders::note.eq("changed"))
+        .for_key(7_i64)
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 1);
+
+    let owner = shards.expected_shard(RoutingKey::Int(7));
+    let changed: Vec<i64> = orders::table
+        .filter(orders::note.eq("changed"))
+        .select(orders::id)
+        .order(orders::id)
+        .load(&mut shards.direct(owner.as_str()))
+        .unwrap();
+    assert_eq!(changed, vec![701, 702, 703]);
+    for shard in shards.ids().iter().filter(|s| **s != owner) {
+        let elsewhere: i64 = orders::table
+            .filter(orders::note.eq("changed"))
+            .count()
+            .get_result(&mut shards.direct(shard.as_str()))
+            .unwrap();
+        assert_eq!(elsewhere, 0, "shard {shard}");
+    }
+}
+
+#[test]
+fn routed_deletes_touch_only_the_keys_rows() {
+    let shards = seeded();
+    let n = diesel::delete(orders::table.filter(orders::id.eq(701)))
+        .for_key(7_i64)
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = orders::table.for_key(7_i64).delete().execute(&shards.pool).unwrap();
+    assert_eq!(n, 4, "the decoy on another shard survives");
+    let decoy = shards.other_shard(7);
+    assert!(shards.order_ids_on(decoy.as_str()).contains(&9_999));
+    let total: usize = shards.ids().iter().map(|s| shards.order_ids_on(s.as_str()).len()).sum();
+    assert_eq!(total, 101 - 5);
+}
+
+#[test]
+fn multi_key_updates_and_all_shard_deletes_sum_their_counts() {
+    let shards = seeded();
+    let n = diesel::update(orders::table)
+        .set(orders::amount_cents.eq(0))
+        .for_keys([1_i64, 2, 3])
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 15);
+    let per_shard = diesel::delete(orders::table.filter(orders::amount_cents.eq(0)))
+        .all_shards()
+        .execute_per_shard(&shards.pool)
+        .unwrap();
+    assert_eq!(per_shard.len(), 4);
+    assert_eq!(per_shard.iter().map(|n| **n).sum::<usize>(), 15);
+    for count in &per_shard {
+        let expected = [1_i64, 2, 3]
+            .iter()
+            .filter(|c| shards.expected_shard(RoutingKey::Int((**c).into())) == *count.shard())
+            .count()
+            * 5;
+        assert_eq!(**count, expected, "shard {}", count.shard());
+    }
+}
+
+#[test]
+fn a_row_loaded_from_several_shards_is_updated_on_its_own_shard() {
+    let shards = seeded();
+    let mut rows: Vec<Sharded<Order>> = orders::table
+        .for_keys([3_i64, 4])
+        .select(Order::as_select())
+        .load(&shards.pool)
+        .unwrap();
+    let row = rows.iter_mut().find(|r| r.id == 402).unwrap();
+    row.note = "edited".into();
+    let n = diesel::update(orders::table.find(row.id))
+        .set(orders::note.eq(&row.note))
+        .set_shard(row.shard())
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 1);
+    let owner = shards.expected_shard(RoutingKey::Int(4));
+    let note: String = orders::table
+        .find(402_i64)
+        .select(orders::note)
+        .first(&mut shards.direct(owner.as_str()))
+        .unwrap();
+    assert_eq!(note, "edited");
+}
+
+#[test]
+fn text_keys_route_queries_and_a_missing_key_is_an_error() {
+    let shards = Shards::new(3);
+    for (id, tenant) in [(1, "acme"), (2, "globex"), (3, "acme")] {
+        shards
+            .pool
+            .insert(&Event {
+                id,
+                tenant: Some(tenant.into()),
+                body: format!("e{id}"),
+            })
+            .unwrap();
+    }
+    let acme: Vec<i64> = events::table
+        .select(events::id)
+        .order(events::id)
+        .for_key(Some("acme"))
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(acme, vec![1, 3]);
+    let err = events::table
+        .select(events::id)
+        .for_key(None::<&str>)
+        .load::<i64, _>(&shards.pool)
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingKey { what: "query" }), "{err}");
+}
+
+#[test]
+fn a_sharded_connection_runs_routed_queries_too() {
+    let shards = seeded();
+    let mut work = shards.pool.get();
+    let n: i64 = orders::table.for_key(7_i64).count().get_result(&mut work).unwrap();
+    let m: i64 = orders::table.for_key(7_i64).count().get_result(&mut work).unwrap();
+    assert_eq!((n, m), (5, 5));
+    assert_eq!(
+        work.held_shards().cloned().collect::<Vec<_>>(),
+        vec![shards.expected_shard(RoutingKey::Int(7))],
+        "one connection, to the owning shard only"
+    );
+}

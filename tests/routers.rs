@@ -1,0 +1,86 @@
+//! Router properties: every key has an owner among the configured shards, the same
+//! owner every time, and keys spread evenly.
+
+use diesel_sharding::{HashRouter, ModuloRouter, Router, RoutingKey, ShardId};
+use proptest::prelude::*;
+
+fn ids(n: usize) -> Vec<ShardId> {
+    (0..n).map(|i| ShardId::from(format!("s{i}"))).collect()
+}
+
+proptest! {
+    #[test]
+    fn every_integer_key_routes_to_a_configured_shard(key in any::<i64>(), n in 1_usize..=64) {
+        let shards = ids(n);
+        for router in [&HashRouter::new() as &dyn Router, &ModuloRouter::new()] {
+            let owner = router.route(RoutingKey::Int(key.into()), &shards).unwrap();
+            prop_assert!(shards.contains(&owner));
+            // Stable: a fresh router gives the same owner.
+            prop_assert_eq!(HashRouter::new().route(RoutingKey::Int(key.into()), &shards).unwrap(),
+                            HashRouter::new().route(RoutingKey::Int(key.into()), &shards).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_text_and_binary_key_routes_to_a_configured_shard(key in ".{0,40}", bytes in proptest::collection::vec(any::<u8>(), 0..32), n in 1_usize..=64) {
+        let shards = ids(n);
+        for router in [&HashRouter::new() as &dyn Router, &ModuloRouter::new()] {
+            prop_assert!(shards.contains(&router.route(RoutingKey::Text(&key), &shards).unwrap()));
+            prop_assert!(shards.contains(&router.route(RoutingKey::Bytes(&bytes), &shards).unwrap()));
+        }
+    }
+
+    #[test]
+    fn integer_width_does_not_change_the_owner(key in any::<i32>()) {
+        let shards = ids(8);
+        let router = HashRouter::new();
+        let as_i32 = router.route(RoutingKey::Int(key.into()), &shards).unwrap();
+        let as_i64 = router.route(RoutingKey::Int(i64::from(key).into()), &shards).unwrap();
+        prop_assert_eq!(as_i32, as_i64);
+    }
+}
+
+/// Sequential ids (the common case) spread within ±5 % of the mean over 8 shards.
+#[test]
+fn hash_router_spreads_sequential_keys_evenly() {
+    let shards = ids(8);
+    let mut counts = vec![0_usize; 8];
+    for key in 1..=80_000_i64 {
+        let owner = HashRouter::new().route(RoutingKey::Int(key.into()), &shards).unwrap();
+        counts[shards.iter().position(|s| *s == owner).unwrap()] += 1;
+    }
+    for (i, count) in counts.iter().enumerate() {
+        assert!((9_500..=10_500).contains(count), "shard {i}: {count} of 80,000");
+    }
+}
+
+/// Text keys spread within ±5 % as well.
+#[test]
+fn hash_router_spreads_text_keys_evenly() {
+    let shards = ids(4);
+    let mut counts = vec![0_usize; 4];
+    for i in 0..40_000 {
+        let key = format!("tenant-{i}");
+        let owner = HashRouter::new().route(RoutingKey::Text(&key), &shards).unwrap();
+        counts[shards.iter().position(|s| *s == owner).unwrap()] += 1;
+    }
+    for (i, count) in counts.iter().enumerate() {
+        assert!((9_500..=10_500).contains(count), "shard {i}: {count} of 40,000");
+    }
+}
+
+/// Adding a ninth shard at the end moves about 1/9 of the keys, all to the new shard.
+#[test]
+fn adding_a_shard_moves_few_keys() {
+    let (eight, nine) = (ids(8), ids(9));
+    let mut moved = 0;
+    for key in 0..90_000_i64 {
+        let before = HashRouter::new().route(RoutingKey::Int(key.into()), &eight).unwrap();
+        let after = HashRouter::new().route(RoutingKey::Int(key.into()), &nine).unwrap();
+        if before != after {
+            assert_eq!(after, "s8", "key {key} moved between old shards");
+            moved += 1;
+        }
+    }
+    assert!((9_000..=11_000).contains(&moved), "moved {moved} of 90,000 (ideal 10,000)");
+}

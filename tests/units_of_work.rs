@@ -1,0 +1,112 @@
+//! `ShardedConnection` as a unit of work, and per-shard transactions.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_sharding::{Error, RoutingKey};
+
+use crate::common::*;
+
+#[test]
+fn a_unit_of_work_keeps_one_connection_per_shard() {
+    let shards = Shards::with(2, |b| b.max_size(3));
+    let mut work = shards.pool.get();
+    assert_eq!(work.held_shards().count(), 0, "nothing checked out before use");
+    // A TEMP table is private to one SQLite connection: seeing it again proves the
+    // second statement ran on the same connection.
+    work.connection("s0")
+        .unwrap()
+        .batch_execute("CREATE TEMP TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1);")
+        .unwrap();
+    let seen: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM scratch")
+        .get_result(work.connection("s0").unwrap())
+        .unwrap();
+    assert_eq!(seen, 1);
+    assert_eq!(work.held_shards().cloned().collect::<Vec<_>>(), vec!["s0".into()] as Vec<diesel_sharding::ShardId>);
+    assert_eq!(shards.pool.shard_pool("s0").unwrap().state().connections - shards.pool.shard_pool("s0").unwrap().state().idle_connections, 1);
+    work.release();
+    assert_eq!(work.held_shards().count(), 0);
+    assert_eq!(shards.pool.shard_pool("s0").unwrap().state().connections, shards.pool.shard_pool("s0").unwrap().state().idle_connections, "released back to the pool");
+}
+
+#[test]
+fn transaction_for_key_commits_on_the_owning_shard() {
+    let shards = Shards::new(3);
+    let owner = shards.expected_shard(RoutingKey::Int(42));
+    let inserted = shards
+        .pool
+        .transaction_for_key(&42_i64, |conn| {
+            diesel::insert_into(customers::table).values(&customer(42)).execute(conn)?;
+            diesel::insert_into(orders::table).values(&order(1, 42)).execute(conn)?;
+            Ok::<_, Error>(2)
+        })
+        .unwrap();
+    assert_eq!(inserted, 2);
+    assert_eq!(shards.customer_ids_on(owner.as_str()), vec![42]);
+    assert_eq!(shards.order_ids_on(owner.as_str()), vec![1]);
+}
+
+#[test]
+fn a_failed_transaction_leaves_nothing_behind() {
+    let shards = Shards::new(2);
+    let owner = shards.expected_shard(RoutingKey::Int(9));
+    let err = shards
+        .pool
+        .transaction(owner.as_str(), |conn| {
+            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            // A duplicate key fails the second insert.
+            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            Ok::<_, Error>(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Diesel(diesel::result::Error::DatabaseError(..))), "{err}");
+    assert!(shards.customer_ids_on(owner.as_str()).is_empty());
+
+    // A closure that returns its own error rolls back as well.
+    #[derive(Debug)]
+    enum AppError {
+        Sharding(Error),
+        Db(diesel::result::Error),
+        Rejected,
+    }
+    impl From<Error> for AppError {
+        fn from(e: Error) -> Self {
+            AppError::Sharding(e)
+        }
+    }
+    impl From<diesel::result::Error> for AppError {
+        fn from(e: diesel::result::Error) -> Self {
+            AppError::Db(e)
+        }
+    }
+    let mut work = shards.pool.get();
+    let err = work
+        .transaction_for_key(&9_i64, |conn| {
+            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            Err::<(), _>(AppError::Rejected)
+        })
+        .unwrap_err();
+    assert!(matches!(err, AppError::Rejected));
+    assert!(shards.customer_ids_on(owner.as_str()).is_empty());
+    // The unit of work's connection is still usable afterwards.
+    let n = work
+        .transaction_for_key(&9_i64, |conn| {
+            Ok::<_, Error>(diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?)
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+    let unknown = shards.pool.transaction("nope", |_| Ok::<_, AppError>(()));
+    assert!(matches!(unknown, Err(AppError::Sharding(Error::UnknownShard { .. }))));
+    assert!(matches!(
+        shards.pool.transaction("s0", |_| Err::<(), _>(AppError::Db(diesel::result::Error::NotFound))),
+        Err(AppError::Db(_))
+    ));
+}
+
+#[test]
+fn connection_for_key_names_the_shard() {
+    let shards = Shards::new(4);
+    let (shard, mut conn) = shards.pool.connection_for_key(&77_i64).unwrap();
+    assert_eq!(shard, shards.expected_shard(RoutingKey::Int(77)));
+    diesel::insert_into(customers::table).values(&customer(77)).execute(&mut conn).unwrap();
+    assert_eq!(shards.customer_ids_on(shard.as_str()), vec![77]);
+}
