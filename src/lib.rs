@@ -15,6 +15,7 @@
 //! # Example
 //!
 //! ```
+//! use diesel::connection::SimpleConnection;
 //! use diesel::prelude::*;
 //! use diesel_sharding::prelude::*;
 //!

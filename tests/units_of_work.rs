@@ -98,7 +98,7 @@ fn a_failed_transaction_leaves_nothing_behind() {
     assert!(matches!(unknown, Err(AppError::Sharding(Error::UnknownShard { .. }))));
     assert!(matches!(
         shards.pool.transaction("s0", |_| Err::<(), _>(AppError::Db(diesel::result::Error::NotFound))),
-        Err(AppError::Db(_))
+        Err(AppError::Db(diesel::result::Error::NotFound))
     ));
 }
 

@@ -21,7 +21,7 @@ use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedP
 /// through it by passing `&mut conn` where a pool would take `&pool`.
 ///
 /// ```
-/// use diesel::prelude::*;
+/// use diesel::connection::SimpleConnection;
 /// use diesel::SqliteConnection;
 /// use sharding_core::ShardedPool;
 ///

@@ -14,7 +14,7 @@ mod multi;
 mod routed;
 
 pub use multi::{AllShards, MultiRouted};
-pub use routed::{KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementRoutingDsl};
+pub use routed::{KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementKeyColumn, StatementRoutingDsl};
 
 use diesel::dsl::{Eq, EqAny};
 use diesel::expression::AsExpression;

@@ -193,6 +193,9 @@ pub trait KeyRoutingDsl: Sized + HasTable<Table: ShardedTable> {
 
 impl<Q> KeyRoutingDsl for Q where Q: HasTable<Table: ShardedTable> {}
 
+/// The shard-key column of an `UPDATE` or `DELETE` statement's table.
+pub type StatementKeyColumn<S> = <<S as StatementRoutingDsl>::Table as ShardedTable>::KeyColumn;
+
 /// Routes `UPDATE` and `DELETE` statements on a sharded table by shard key:
 /// `diesel::update(orders::table.filter(..)).set(..).for_key(&42).execute(&pool)`.
 ///
@@ -202,11 +205,11 @@ pub trait StatementRoutingDsl: Sized {
     type Table: ShardedTable;
 
     /// Adds `WHERE key_column = key` and routes the statement to the shard that owns `key`.
-    fn for_key<K>(self, key: K) -> Routed<Filter<Self, KeyEq<<Self::Table as ShardedTable>::KeyColumn, K>>>
+    fn for_key<K>(self, key: K) -> Routed<Filter<Self, KeyEq<StatementKeyColumn<Self>, K>>>
     where
         K: ShardKey,
-        <Self::Table as ShardedTable>::KeyColumn: KeyPredicates<K>,
-        Self: FilterDsl<KeyEq<<Self::Table as ShardedTable>::KeyColumn, K>>,
+        StatementKeyColumn<Self>: KeyPredicates<K>,
+        Self: FilterDsl<KeyEq<StatementKeyColumn<Self>, K>>,
     {
         let target = key_target(&key);
         Routed {
@@ -217,7 +220,7 @@ pub trait StatementRoutingDsl: Sized {
 
     /// Runs the statement on each shard that owns one of `keys`, adding
     /// `WHERE key_column IN (that shard's keys)`.
-    fn for_keys<K, I>(self, keys: I) -> MultiRouted<Self, <Self::Table as ShardedTable>::KeyColumn, K>
+    fn for_keys<K, I>(self, keys: I) -> MultiRouted<Self, StatementKeyColumn<Self>, K>
     where
         I: IntoIterator<Item = K>,
         K: ShardKey,

@@ -22,21 +22,24 @@ use crate::{Result, RoutingKey, ShardId};
 /// assert_ne!(stable_hash(RoutingKey::Int(42)), stable_hash(RoutingKey::Text("42")));
 /// ```
 pub fn stable_hash(key: RoutingKey<'_>) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    fn eat(mut h: u64, bytes: &[u8]) -> u64 {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(PRIME);
-        }
-        h
-    }
     let h = match key {
         RoutingKey::Int(i) => eat(eat(OFFSET, &[1]), &i.to_le_bytes()),
         RoutingKey::Text(s) => eat(eat(OFFSET, &[2]), s.as_bytes()),
         RoutingKey::Bytes(b) => eat(eat(OFFSET, &[3]), b),
     };
     fmix64(h)
+}
+
+const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// 64-bit FNV-1a: continues hash `h` over `bytes`.
+fn eat(mut h: u64, bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    h
 }
 
 fn fmix64(mut k: u64) -> u64 {
@@ -129,8 +132,23 @@ mod tests {
         assert_eq!(stable_hash(RoutingKey::Text("acme")), PINNED_ACME_HASH);
     }
 
-    const PINNED_INT_BUCKETS_4: [usize; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    const PINNED_ACME_HASH: u64 = 0;
+    const PINNED_INT_BUCKETS_4: [usize; 12] = [1, 2, 3, 3, 2, 2, 1, 3, 3, 0, 0, 3];
+    const PINNED_ACME_HASH: u64 = 15_893_898_228_482_213_601;
+
+    /// The published FNV-1a 64 test vectors.
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        assert_eq!(eat(OFFSET, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(eat(OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(eat(OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    /// The MurmurHash3 finalizer fixes zero and mixes one bit into many.
+    #[test]
+    fn fmix64_mixes() {
+        assert_eq!(fmix64(0), 0);
+        assert!(fmix64(1).count_ones() > 20);
+    }
 
     #[test]
     fn jump_hash_moves_few_keys_when_a_bucket_is_added() {
