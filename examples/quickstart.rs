@@ -97,7 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .for_key(3_i64)
         .select(Order::as_select())
         .load(&pool)?;
-    println!("customer 3, orders over $20: {:?}", mine.iter().map(|o| o.id).collect::<Vec<_>>());
+    println!(
+        "customer 3, orders over $20: {:?}",
+        mine.iter().map(|o| o.id).collect::<Vec<_>>()
+    );
 
     // Several keys: each shard gets only its own keys; rows say where they came from.
     let some: Vec<Sharded<Customer>> = customers::table
@@ -120,7 +123,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .select(Order::as_select())
         .set_shard(&home)
         .load(&pool)?;
-    println!("updated {updated} orders of customer 3; shard {home} now has {} vip orders", pinned.len());
+    println!(
+        "updated {updated} orders of customer 3; shard {home} now has {} vip orders",
+        pinned.len()
+    );
 
     // One count per shard.
     let counts = orders::table

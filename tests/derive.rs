@@ -44,8 +44,12 @@ fn the_derived_key_reads_the_key_field() {
     // The table's key column is the one the model named.
     let column = <orders::table as ShardedTable>::key_column();
     assert_eq!(
-        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&orders::table.filter(column.eq(1_i64))).to_string(),
-        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&orders::table.filter(orders::customer_id.eq(1_i64))).to_string()
+        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&orders::table.filter(column.eq(1_i64)))
+            .to_string(),
+        diesel::debug_query::<diesel::sqlite::Sqlite, _>(
+            &orders::table.filter(orders::customer_id.eq(1_i64))
+        )
+        .to_string()
     );
 }
 

@@ -22,7 +22,9 @@ fn files_in(dir: &tempfile::TempDir) -> usize {
 
 #[test]
 fn an_empty_shard_set_is_refused() {
-    let err = ShardedPool::<SqliteConnection>::builder().build().unwrap_err();
+    let err = ShardedPool::<SqliteConnection>::builder()
+        .build()
+        .unwrap_err();
     assert!(matches!(err, Error::NoShards));
     assert!(err.to_string().contains("at least one shard"));
 }
@@ -34,9 +36,15 @@ fn duplicate_and_invalid_ids_are_refused_before_connecting() {
         .shard("s0", dir.path().join("again.db").to_string_lossy())
         .build()
         .unwrap_err();
-    assert!(matches!(&err, Error::DuplicateShard(id) if id == "s0"), "{err}");
+    assert!(
+        matches!(&err, Error::DuplicateShard(id) if id == "s0"),
+        "{err}"
+    );
     let err = builder(&dir)
-        .shard("x; DROP TABLE orders", dir.path().join("x.db").to_string_lossy())
+        .shard(
+            "x; DROP TABLE orders",
+            dir.path().join("x.db").to_string_lossy(),
+        )
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::InvalidShardId { .. }), "{err}");
@@ -49,7 +57,10 @@ fn an_in_memory_sqlite_shard_is_refused_with_advice() {
         .shard("s0", ":memory:")
         .build()
         .unwrap_err();
-    assert!(matches!(&err, Error::InvalidConfig { shard, .. } if shard == "s0"), "{err}");
+    assert!(
+        matches!(&err, Error::InvalidConfig { shard, .. } if shard == "s0"),
+        "{err}"
+    );
     assert!(err.to_string().contains("mode=memory"), "{err}");
 }
 
@@ -60,7 +71,16 @@ fn routers_naming_missing_shards_are_refused_at_build() {
         .router(RangeRouter::new().range(0..10, "s0").range(10..20, "s9"))
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidRouter { router: "range", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidRouter {
+                router: "range",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("`s9`"));
     let err = builder(&dir)
         .router(LookupRouter::new().key(1_i64, "s0").default_shard("gone"))
@@ -77,9 +97,20 @@ fn routers_naming_missing_shards_are_refused_at_build() {
 
 #[test]
 fn keys_that_route_nowhere_fail_without_writing() {
-    let shards = Shards::with(2, |b| b.router(RangeRouter::new().range(0..100, "s0").range(100..200, "s1")));
-    let err = shards.pool.insert(&customer(500)).unwrap_err();
-    assert!(matches!(err, Error::NoShardForKey { router: "range", .. }), "{err}");
+    let shards = Shards::with(2, |b| {
+        b.router(RangeRouter::new().range(0..100, "s0").range(100..200, "s1"))
+    });
+    let err = shards.pool.insert(customer(500)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NoShardForKey {
+                router: "range",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("500"));
     let err = orders::table
         .for_key(-1_i64)
@@ -99,20 +130,28 @@ fn keys_that_route_nowhere_fail_without_writing() {
             body: String::new(),
         })
         .unwrap_err();
-    assert!(matches!(err, Error::UnsupportedKey { kind: "text", .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedKey { kind: "text", .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_router_returning_an_unknown_shard_is_caught() {
     let shards = Shards::with(2, |b| {
-        b.router(FnRouter::new(|key: RoutingKey<'_>, shards: &[ShardId]| match key {
-            RoutingKey::Int(i) if i < 1_000 => Some(shards[0].clone()),
-            _ => Some(ShardId::from("elsewhere")),
-        }))
+        b.router(FnRouter::new(
+            |key: RoutingKey<'_>, shards: &[ShardId]| match key {
+                RoutingKey::Int(i) if i < 1_000 => Some(shards[0].clone()),
+                _ => Some(ShardId::from("elsewhere")),
+            },
+        ))
     });
-    shards.pool.insert(&customer(1)).unwrap();
-    let err = shards.pool.insert(&customer(5_000)).unwrap_err();
-    assert!(matches!(&err, Error::RoutedToUnknownShard { shard, .. } if shard == "elsewhere"), "{err}");
+    shards.pool.insert(customer(1)).unwrap();
+    let err = shards.pool.insert(customer(5_000)).unwrap_err();
+    assert!(
+        matches!(&err, Error::RoutedToUnknownShard { shard, .. } if shard == "elsewhere"),
+        "{err}"
+    );
     assert_eq!(shards.customer_ids_on("s0"), vec![1]);
     assert!(shards.customer_ids_on("s1").is_empty());
 }
@@ -127,7 +166,10 @@ fn an_unreachable_shard_fails_the_build_and_names_itself() {
         .connection_timeout(Duration::from_millis(500))
         .build()
         .unwrap_err();
-    assert!(matches!(&err, Error::Connect { shard, .. } if shard == "s1"), "{err}");
+    assert!(
+        matches!(&err, Error::Connect { shard, .. } if shard == "s1"),
+        "{err}"
+    );
     assert!(err.to_string().contains("`s1`"));
 }
 
@@ -139,37 +181,60 @@ fn with_build_unchecked_healthy_shards_serve_and_the_dead_one_times_out() {
         .shard("s0", dir.path().join("s0.db").to_string_lossy())
         .shard("s1", missing.to_string_lossy())
         .connection_timeout(Duration::from_millis(300))
-        .router(FnRouter::new(|key: RoutingKey<'_>, shards: &[ShardId]| match key {
-            RoutingKey::Int(i) if i < 100 => Some(shards[0].clone()),
-            _ => Some(shards[1].clone()),
-        }))
+        .router(FnRouter::new(
+            |key: RoutingKey<'_>, shards: &[ShardId]| match key {
+                RoutingKey::Int(i) if i < 100 => Some(shards[0].clone()),
+                _ => Some(shards[1].clone()),
+            },
+        ))
         .build_unchecked()
         .unwrap();
     pool.connection("s0")
         .unwrap()
         .batch_execute("CREATE TABLE customers (id BIGINT PRIMARY KEY, region TEXT NOT NULL, name TEXT NOT NULL)")
         .unwrap();
-    pool.insert(&customer(1)).unwrap();
+    pool.insert(customer(1)).unwrap();
     let started = Instant::now();
-    let err = pool.insert(&customer(500)).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "fails fast, no hang");
-    assert!(matches!(&err, Error::PoolTimeout { shard, .. } if shard == "s1"), "{err}");
+    let err = pool.insert(customer(500)).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fails fast, no hang"
+    );
+    assert!(
+        matches!(&err, Error::PoolTimeout { shard, .. } if shard == "s1"),
+        "{err}"
+    );
     // The healthy shard still serves.
-    let n: i64 = customers::table.count().set_shard("s0").get_result(&pool).unwrap();
+    let n: i64 = customers::table
+        .count()
+        .set_shard("s0")
+        .get_result(&pool)
+        .unwrap();
     assert_eq!(n, 1);
 }
 
 #[test]
 fn pool_exhaustion_times_out_with_the_shard_named() {
-    let shards = Shards::with(2, |b| b.max_size(1).connection_timeout(Duration::from_millis(300)));
+    let shards = Shards::with(2, |b| {
+        b.max_size(1).connection_timeout(Duration::from_millis(300))
+    });
     let mut holder = shards.pool.get();
     holder.connection("s0").unwrap();
     let started = Instant::now();
     let err = shards.pool.connection("s0").map(|_| ()).unwrap_err();
     let waited = started.elapsed();
-    assert!(matches!(&err, Error::PoolTimeout { shard, timeout, .. } if shard == "s0" && *timeout == Duration::from_millis(300)), "{err}");
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
-    assert!(err.to_string().contains("max_size"), "tells how to fix it: {err}");
+    assert!(
+        matches!(&err, Error::PoolTimeout { shard, timeout, .. } if shard == "s0" && *timeout == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert!(
+        err.to_string().contains("max_size"),
+        "tells how to fix it: {err}"
+    );
     // The other shard is unaffected, and releasing frees s0.
     shards.pool.connection("s1").unwrap();
     drop(holder);

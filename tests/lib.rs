@@ -5,7 +5,12 @@
 //! connections that bypass the sharding layer.
 
 // Tests fail by panicking; helpers are shared between modules of this one crate.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod common;
 

@@ -56,12 +56,18 @@ fn a_failing_shard_is_named_and_the_others_are_migrated() {
         Error::Migrations { failures, migrated } => {
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].shard, "s1");
-            assert_eq!(migrated, &vec!["s0".into(), "s2".into()] as &Vec<diesel_sharding::ShardId>);
+            assert_eq!(
+                migrated,
+                &vec!["s0".into(), "s2".into()] as &Vec<diesel_sharding::ShardId>
+            );
         }
         other => panic!("expected Migrations, got {other}"),
     }
     assert!(err.to_string().contains("`s1`"), "{err}");
     assert!(has_table(&dir, "s0", "orders"));
     assert!(has_table(&dir, "s2", "orders"));
-    assert!(!has_table(&dir, "s1", "orders"), "s1's migration was rolled back");
+    assert!(
+        !has_table(&dir, "s1", "orders"),
+        "s1's migration was rolled back"
+    );
 }

@@ -29,8 +29,16 @@ fn for_key_runs_on_the_owning_shard_only() {
         .load(&shards.pool)
         .unwrap();
     let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
-    assert_eq!(ids, vec![701, 702, 703, 704, 705], "no decoy, no other customer");
-    let owner = orders::table.for_key(7_i64).shard(&shards.pool).unwrap().clone();
+    assert_eq!(
+        ids,
+        vec![701, 702, 703, 704, 705],
+        "no decoy, no other customer"
+    );
+    let owner = orders::table
+        .for_key(7_i64)
+        .shard(&shards.pool)
+        .unwrap()
+        .clone();
     assert_eq!(owner, shards.expected_shard(RoutingKey::Int(7)));
 }
 
@@ -46,7 +54,11 @@ fn for_key_combines_with_filters_order_limit_and_count() {
         .load(&shards.pool)
         .unwrap();
     assert_eq!(top, vec![705, 704]);
-    let n: i64 = orders::table.for_key(7_i64).count().get_result(&shards.pool).unwrap();
+    let n: i64 = orders::table
+        .for_key(7_i64)
+        .count()
+        .get_result(&shards.pool)
+        .unwrap();
     assert_eq!(n, 5);
     let first: Order = orders::table
         .for_key(7_i64)
@@ -66,7 +78,10 @@ fn missing_rows_are_not_found_and_optional() {
         .first::<i64, _>(&shards.pool)
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert_eq!(err.shard(), Some(&shards.expected_shard(RoutingKey::Int(999))));
+    assert_eq!(
+        err.shard(),
+        Some(&shards.expected_shard(RoutingKey::Int(999)))
+    );
     let none = orders::table
         .for_key(999_i64)
         .select(orders::id)
@@ -86,10 +101,18 @@ fn for_keys_gives_each_shard_only_its_keys_and_tags_rows() {
         .unwrap();
     let mut ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
     ids.sort();
-    let expected: Vec<i64> = (7..=10).flat_map(|c| (1..=5).map(move |i| c * 100 + i)).collect();
-    assert_eq!(ids, expected, "no decoy 9999 although its shard was queried for other keys");
+    let expected: Vec<i64> = (7..=10)
+        .flat_map(|c| (1..=5).map(move |i| c * 100 + i))
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "no decoy 9999 although its shard was queried for other keys"
+    );
     for row in &rows {
-        assert_eq!(row.shard(), &shards.expected_shard(RoutingKey::Int(row.customer_id.into())));
+        assert_eq!(
+            row.shard(),
+            &shards.expected_shard(RoutingKey::Int(row.customer_id.into()))
+        );
     }
     let none: Vec<Sharded<Order>> = orders::table
         .for_keys(Vec::<i64>::new())
@@ -124,7 +147,10 @@ fn set_shard_pins_any_query_to_one_shard() {
         .get_result::<i64, _>(&shards.pool)
         .unwrap_err();
     assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
-    assert!(err.to_string().contains("`s0`"), "lists the known shards: {err}");
+    assert!(
+        err.to_string().contains("`s0`"),
+        "lists the known shards: {err}"
+    );
 }
 
 #[test]
@@ -137,7 +163,10 @@ fn all_shards_counts_each_shard_and_concatenates_rows() {
         .unwrap();
     assert_eq!(counts.len(), 4);
     for count in &counts {
-        assert_eq!(**count as usize, shards.order_ids_on(count.shard().as_str()).len());
+        assert_eq!(
+            **count as usize,
+            shards.order_ids_on(count.shard().as_str()).len()
+        );
     }
     assert_eq!(counts.iter().map(|c| **c).sum::<i64>(), 101);
 
@@ -196,11 +225,19 @@ fn routed_deletes_touch_only_the_keys_rows() {
         .execute(&shards.pool)
         .unwrap();
     assert_eq!(n, 1);
-    let n = orders::table.for_key(7_i64).delete().execute(&shards.pool).unwrap();
+    let n = orders::table
+        .for_key(7_i64)
+        .delete()
+        .execute(&shards.pool)
+        .unwrap();
     assert_eq!(n, 4, "the decoy on another shard survives");
     let decoy = shards.other_shard(7);
     assert!(shards.order_ids_on(decoy.as_str()).contains(&9_999));
-    let total: usize = shards.ids().iter().map(|s| shards.order_ids_on(s.as_str()).len()).sum();
+    let total: usize = shards
+        .ids()
+        .iter()
+        .map(|s| shards.order_ids_on(s.as_str()).len())
+        .sum();
     assert_eq!(total, 101 - 5);
 }
 
@@ -286,8 +323,16 @@ fn text_keys_route_queries_and_a_missing_key_is_an_error() {
 fn a_sharded_connection_runs_routed_queries_too() {
     let shards = seeded();
     let mut work = shards.pool.get();
-    let n: i64 = orders::table.for_key(7_i64).count().get_result(&mut work).unwrap();
-    let m: i64 = orders::table.for_key(7_i64).count().get_result(&mut work).unwrap();
+    let n: i64 = orders::table
+        .for_key(7_i64)
+        .count()
+        .get_result(&mut work)
+        .unwrap();
+    let m: i64 = orders::table
+        .for_key(7_i64)
+        .count()
+        .get_result(&mut work)
+        .unwrap();
     assert_eq!((n, m), (5, 5));
     assert_eq!(
         work.held_shards().cloned().collect::<Vec<_>>(),

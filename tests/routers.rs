@@ -44,13 +44,18 @@ proptest! {
 #[test]
 fn hash_router_spreads_sequential_keys_evenly() {
     let shards = ids(8);
-    let mut counts = vec![0_usize; 8];
+    let mut counts = [0_usize; 8];
     for key in 1..=80_000_i64 {
-        let owner = HashRouter::new().route(RoutingKey::Int(key.into()), &shards).unwrap();
+        let owner = HashRouter::new()
+            .route(RoutingKey::Int(key.into()), &shards)
+            .unwrap();
         counts[shards.iter().position(|s| *s == owner).unwrap()] += 1;
     }
     for (i, count) in counts.iter().enumerate() {
-        assert!((9_500..=10_500).contains(count), "shard {i}: {count} of 80,000");
+        assert!(
+            (9_500..=10_500).contains(count),
+            "shard {i}: {count} of 80,000"
+        );
     }
 }
 
@@ -58,14 +63,19 @@ fn hash_router_spreads_sequential_keys_evenly() {
 #[test]
 fn hash_router_spreads_text_keys_evenly() {
     let shards = ids(4);
-    let mut counts = vec![0_usize; 4];
+    let mut counts = [0_usize; 4];
     for i in 0..40_000 {
         let key = format!("tenant-{i}");
-        let owner = HashRouter::new().route(RoutingKey::Text(&key), &shards).unwrap();
+        let owner = HashRouter::new()
+            .route(RoutingKey::Text(&key), &shards)
+            .unwrap();
         counts[shards.iter().position(|s| *s == owner).unwrap()] += 1;
     }
     for (i, count) in counts.iter().enumerate() {
-        assert!((9_500..=10_500).contains(count), "shard {i}: {count} of 40,000");
+        assert!(
+            (9_500..=10_500).contains(count),
+            "shard {i}: {count} of 40,000"
+        );
     }
 }
 
@@ -75,12 +85,19 @@ fn adding_a_shard_moves_few_keys() {
     let (eight, nine) = (ids(8), ids(9));
     let mut moved = 0;
     for key in 0..90_000_i64 {
-        let before = HashRouter::new().route(RoutingKey::Int(key.into()), &eight).unwrap();
-        let after = HashRouter::new().route(RoutingKey::Int(key.into()), &nine).unwrap();
+        let before = HashRouter::new()
+            .route(RoutingKey::Int(key.into()), &eight)
+            .unwrap();
+        let after = HashRouter::new()
+            .route(RoutingKey::Int(key.into()), &nine)
+            .unwrap();
         if before != after {
             assert_eq!(after, "s8", "key {key} moved between old shards");
             moved += 1;
         }
     }
-    assert!((9_000..=11_000).contains(&moved), "moved {moved} of 90,000 (ideal 10,000)");
+    assert!(
+        (9_000..=11_000).contains(&moved),
+        "moved {moved} of 90,000 (ideal 10,000)"
+    );
 }

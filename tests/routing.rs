@@ -12,22 +12,30 @@ use crate::common::*;
 fn insert_puts_each_row_on_its_owning_shard_only() {
     let shards = Shards::new(4);
     for id in 1..=60 {
-        assert_eq!(shards.pool.insert(&customer(id)).unwrap(), 1);
+        assert_eq!(shards.pool.insert(customer(id)).unwrap(), 1);
     }
     let mut seen = 0;
     for shard in shards.ids() {
         let ids = shards.customer_ids_on(shard.as_str());
         for id in &ids {
-            assert_eq!(shards.expected_shard(RoutingKey::Int((*id).into())), shard, "customer {id}");
+            assert_eq!(
+                shards.expected_shard(RoutingKey::Int((*id).into())),
+                shard,
+                "customer {id}"
+            );
         }
         seen += ids.len();
     }
     assert_eq!(seen, 60, "every row is on exactly one shard");
     // With 60 keys over 4 shards, the hash router uses every shard.
-    assert!(shards.ids().iter().all(|s| !shards.customer_ids_on(s.as_str()).is_empty()));
+    assert!(shards
+        .ids()
+        .iter()
+        .all(|s| !shards.customer_ids_on(s.as_str()).is_empty()));
 }
 
 #[test]
+#[allow(clippy::needless_borrows_for_generic_args)]
 fn insert_by_value_and_by_reference_route_alike() {
     let shards = Shards::new(3);
     shards.pool.insert(customer(5)).unwrap();
@@ -104,7 +112,10 @@ fn text_keys_route_and_a_missing_key_writes_nothing() {
     let owner = shards.expected_shard(RoutingKey::Text("acme"));
     let mut conn = shards.direct(owner.as_str());
     use diesel::prelude::*;
-    assert_eq!(events::table.count().get_result::<i64>(&mut conn).unwrap(), 1);
+    assert_eq!(
+        events::table.count().get_result::<i64>(&mut conn).unwrap(),
+        1
+    );
 
     let batch = vec![
         Event {
@@ -123,7 +134,12 @@ fn text_keys_route_and_a_missing_key_writes_nothing() {
     let total: i64 = shards
         .ids()
         .iter()
-        .map(|s| events::table.count().get_result::<i64>(&mut shards.direct(s.as_str())).unwrap())
+        .map(|s| {
+            events::table
+                .count()
+                .get_result::<i64>(&mut shards.direct(s.as_str()))
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, 1, "nothing of the failed batch was written");
 }
@@ -154,5 +170,9 @@ fn insert_all_is_atomic_per_shard_and_reports_committed_shards() {
     }
     assert!(err.to_string().contains(ids[1].as_str()));
     assert_eq!(shards.order_ids_on(ids[0].as_str()), vec![1, 2]);
-    assert_eq!(shards.order_ids_on(ids[1].as_str()), vec![500], "order 3 was rolled back");
+    assert_eq!(
+        shards.order_ids_on(ids[1].as_str()),
+        vec![500],
+        "order 3 was rolled back"
+    );
 }

@@ -10,7 +10,11 @@ use crate::common::*;
 fn a_unit_of_work_keeps_one_connection_per_shard() {
     let shards = Shards::with(2, |b| b.max_size(3));
     let mut work = shards.pool.get();
-    assert_eq!(work.held_shards().count(), 0, "nothing checked out before use");
+    assert_eq!(
+        work.held_shards().count(),
+        0,
+        "nothing checked out before use"
+    );
     // A TEMP table is private to one SQLite connection: seeing it again proves the
     // second statement ran on the same connection.
     work.connection("s0")
@@ -21,11 +25,32 @@ fn a_unit_of_work_keeps_one_connection_per_shard() {
         .get_result(work.connection("s0").unwrap())
         .unwrap();
     assert_eq!(seen, 1);
-    assert_eq!(work.held_shards().cloned().collect::<Vec<_>>(), vec!["s0".into()] as Vec<diesel_sharding::ShardId>);
-    assert_eq!(shards.pool.shard_pool("s0").unwrap().state().connections - shards.pool.shard_pool("s0").unwrap().state().idle_connections, 1);
+    assert_eq!(
+        work.held_shards().cloned().collect::<Vec<_>>(),
+        vec!["s0".into()] as Vec<diesel_sharding::ShardId>
+    );
+    assert_eq!(
+        shards.pool.shard_pool("s0").unwrap().state().connections
+            - shards
+                .pool
+                .shard_pool("s0")
+                .unwrap()
+                .state()
+                .idle_connections,
+        1
+    );
     work.release();
     assert_eq!(work.held_shards().count(), 0);
-    assert_eq!(shards.pool.shard_pool("s0").unwrap().state().connections, shards.pool.shard_pool("s0").unwrap().state().idle_connections, "released back to the pool");
+    assert_eq!(
+        shards.pool.shard_pool("s0").unwrap().state().connections,
+        shards
+            .pool
+            .shard_pool("s0")
+            .unwrap()
+            .state()
+            .idle_connections,
+        "released back to the pool"
+    );
 }
 
 #[test]
@@ -35,8 +60,12 @@ fn transaction_for_key_commits_on_the_owning_shard() {
     let inserted = shards
         .pool
         .transaction_for_key(&42_i64, |conn| {
-            diesel::insert_into(customers::table).values(&customer(42)).execute(conn)?;
-            diesel::insert_into(orders::table).values(&order(1, 42)).execute(conn)?;
+            diesel::insert_into(customers::table)
+                .values(&customer(42))
+                .execute(conn)?;
+            diesel::insert_into(orders::table)
+                .values(&order(1, 42))
+                .execute(conn)?;
             Ok::<_, Error>(2)
         })
         .unwrap();
@@ -52,13 +81,20 @@ fn a_failed_transaction_leaves_nothing_behind() {
     let err = shards
         .pool
         .transaction(owner.as_str(), |conn| {
-            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            diesel::insert_into(customers::table)
+                .values(&customer(9))
+                .execute(conn)?;
             // A duplicate key fails the second insert.
-            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            diesel::insert_into(customers::table)
+                .values(&customer(9))
+                .execute(conn)?;
             Ok::<_, Error>(())
         })
         .unwrap_err();
-    assert!(matches!(err, Error::Diesel(diesel::result::Error::DatabaseError(..))), "{err}");
+    assert!(
+        matches!(err, Error::Diesel(diesel::result::Error::DatabaseError(..))),
+        "{err}"
+    );
     assert!(shards.customer_ids_on(owner.as_str()).is_empty());
 
     // A closure that returns its own error rolls back as well.
@@ -81,7 +117,9 @@ fn a_failed_transaction_leaves_nothing_behind() {
     let mut work = shards.pool.get();
     let err = work
         .transaction_for_key(&9_i64, |conn| {
-            diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?;
+            diesel::insert_into(customers::table)
+                .values(&customer(9))
+                .execute(conn)?;
             Err::<(), _>(AppError::Rejected)
         })
         .unwrap_err();
@@ -90,14 +128,23 @@ fn a_failed_transaction_leaves_nothing_behind() {
     // The unit of work's connection is still usable afterwards.
     let n = work
         .transaction_for_key(&9_i64, |conn| {
-            Ok::<_, Error>(diesel::insert_into(customers::table).values(&customer(9)).execute(conn)?)
+            Ok::<_, Error>(
+                diesel::insert_into(customers::table)
+                    .values(&customer(9))
+                    .execute(conn)?,
+            )
         })
         .unwrap();
     assert_eq!(n, 1);
     let unknown = shards.pool.transaction("nope", |_| Ok::<_, AppError>(()));
-    assert!(matches!(unknown, Err(AppError::Sharding(Error::UnknownShard { .. }))));
     assert!(matches!(
-        shards.pool.transaction("s0", |_| Err::<(), _>(AppError::Db(diesel::result::Error::NotFound))),
+        unknown,
+        Err(AppError::Sharding(Error::UnknownShard { .. }))
+    ));
+    assert!(matches!(
+        shards.pool.transaction("s0", |_| Err::<(), _>(AppError::Db(
+            diesel::result::Error::NotFound
+        ))),
         Err(AppError::Db(diesel::result::Error::NotFound))
     ));
 }
@@ -107,6 +154,9 @@ fn connection_for_key_names_the_shard() {
     let shards = Shards::new(4);
     let (shard, mut conn) = shards.pool.connection_for_key(&77_i64).unwrap();
     assert_eq!(shard, shards.expected_shard(RoutingKey::Int(77)));
-    diesel::insert_into(customers::table).values(&customer(77)).execute(&mut conn).unwrap();
+    diesel::insert_into(customers::table)
+        .values(&customer(77))
+        .execute(&mut conn)
+        .unwrap();
     assert_eq!(shards.customer_ids_on(shard.as_str()), vec![77]);
 }

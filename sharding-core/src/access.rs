@@ -50,7 +50,11 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         self
     }
 
-    fn run_at<R>(&mut self, index: usize, f: impl FnOnce(&mut Conn) -> QueryResult<R>) -> Result<R> {
+    fn run_at<R>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+    ) -> Result<R> {
         let mut conn = self.checkout(index)?;
         f(&mut conn).map_err(crate::Error::on_shard(self.id(index)))
     }
@@ -65,7 +69,11 @@ impl<Conn: ShardBackend> ShardAccess for &mut ShardedConnection<Conn> {
         self.pool()
     }
 
-    fn run_at<R>(&mut self, index: usize, f: impl FnOnce(&mut Conn) -> QueryResult<R>) -> Result<R> {
+    fn run_at<R>(
+        &mut self,
+        index: usize,
+        f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+    ) -> Result<R> {
         ShardedConnection::run_at(self, index, f)
     }
 }

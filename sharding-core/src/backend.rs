@@ -45,7 +45,9 @@ mod sqlite {
         fn check_url(url: &str) -> Result<(), String> {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if path.is_empty() {
-                return Err("the SQLite path is empty: give a file name such as `shards/s0.db`".into());
+                return Err(
+                    "the SQLite path is empty: give a file name such as `shards/s0.db`".into(),
+                );
             }
             if path == ":memory:" {
                 return Err(

@@ -51,7 +51,10 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
 impl<Conn: ShardBackend> fmt::Debug for ShardedPoolBuilder<Conn> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShardedPoolBuilder")
-            .field("shards", &self.shards.iter().map(|s| &s.0).collect::<Vec<_>>())
+            .field(
+                "shards",
+                &self.shards.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            )
             .field("router", &self.router)
             .field("max_size", &self.max_size)
             .field("min_idle", &self.min_idle)
@@ -96,7 +99,11 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// Adds a shard served by an r2d2 pool you built yourself. The pool settings of this
     /// builder do not apply to it, nor do the backend's per-connection settings (SQLite
     /// pragmas): configure them on your pool.
-    pub fn shard_pool(mut self, id: impl Into<ShardId>, pool: Pool<ConnectionManager<Conn>>) -> Self {
+    pub fn shard_pool(
+        mut self,
+        id: impl Into<ShardId>,
+        pool: Pool<ConnectionManager<Conn>>,
+    ) -> Self {
         self.shards.push((id.into(), ShardSource::Pool(pool)));
         self
     }

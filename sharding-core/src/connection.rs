@@ -9,8 +9,8 @@ use diesel::query_builder::InsertStatement;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::QueryResult;
 
-use crate::pool::ShardPooledConnection;
 use crate::model::TableOf;
+use crate::pool::ShardPooledConnection;
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -99,7 +99,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     }
 
     /// The connection to the shard that owns `key`, and that shard's id.
-    pub fn connection_for_key<K: ShardKey + ?Sized>(&mut self, key: &K) -> Result<(ShardId, &mut Conn)> {
+    pub fn connection_for_key<K: ShardKey + ?Sized>(
+        &mut self,
+        key: &K,
+    ) -> Result<(ShardId, &mut Conn)> {
         let index = self.pool.route_key_index(key, "query")?;
         let id = self.pool.id(index).clone();
         Ok((id, &mut **self.checked_out(index)?))
@@ -150,7 +153,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     {
         let index = self.pool.route_key_index(row.shard_key(), "row")?;
         self.run_at(index, |conn| {
-            ExecuteDsl::execute(diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row), conn)
+            ExecuteDsl::execute(
+                diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row),
+                conn,
+            )
         })
     }
 
@@ -175,8 +181,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         Rows: IntoIterator,
         Rows::Item: ShardKeyed,
         Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
-        InsertStatement<TableOf<Rows::Item>, <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values>:
-            ExecuteDsl<Conn>,
+        InsertStatement<
+            TableOf<Rows::Item>,
+            <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values,
+        >: ExecuteDsl<Conn>,
     {
         let mut per_shard: Vec<Vec<Rows::Item>> = self.held.iter().map(|_| Vec::new()).collect();
         for row in rows {

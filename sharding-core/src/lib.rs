@@ -82,7 +82,12 @@ pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
 pub use model::{ShardKeyed, ShardedTable, TableOf};
 pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
-pub use query::{AllShards, KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, StatementKeyColumn, Routed, ShardPinDsl, StatementRoutingDsl};
-pub use router::{stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router};
+pub use query::{
+    AllShards, KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
+    StatementKeyColumn, StatementRoutingDsl,
+};
+pub use router::{
+    stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router,
+};
 pub use shard_id::ShardId;
 pub use sharded::Sharded;

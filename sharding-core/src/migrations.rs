@@ -87,7 +87,9 @@ where
 struct Borrowed<'a, S>(&'a S);
 
 impl<DB: Backend, S: MigrationSource<DB>> MigrationSource<DB> for Borrowed<'_, S> {
-    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
         self.0.migrations()
     }
 }

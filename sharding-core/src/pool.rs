@@ -13,8 +13,8 @@ use diesel_migrations::MigrationHarness;
 
 use crate::shard_id::list_ids;
 use crate::{
-    Error, MigrationReport, Result, Router, ShardKeyed, TableOf, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedConnection,
-    ShardedPoolBuilder,
+    Error, MigrationReport, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey,
+    ShardKeyed, ShardedConnection, ShardedPoolBuilder, TableOf,
 };
 
 /// The r2d2 pool of one shard.
@@ -175,8 +175,10 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         Rows: IntoIterator,
         Rows::Item: ShardKeyed,
         Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
-        InsertStatement<TableOf<Rows::Item>, <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values>:
-            ExecuteDsl<Conn>,
+        InsertStatement<
+            TableOf<Rows::Item>,
+            <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values,
+        >: ExecuteDsl<Conn>,
     {
         self.get().insert_all(rows)
     }
@@ -240,7 +242,11 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
             })
     }
 
-    pub(crate) fn route_key_index<K: ShardKey + ?Sized>(&self, key: &K, what: &'static str) -> Result<usize> {
+    pub(crate) fn route_key_index<K: ShardKey + ?Sized>(
+        &self,
+        key: &K,
+        what: &'static str,
+    ) -> Result<usize> {
         self.route_index(key.routing_key().ok_or(Error::MissingKey { what })?)
     }
 

@@ -49,39 +49,38 @@ const HELP: &str = "help: the correct format looks like `#[sharded(key = custome
 impl<'a> Model<'a> {
     /// Reads the input. Collects every attribute mistake into one error.
     pub(crate) fn from_input(input: &'a DeriveInput) -> syn::Result<Self> {
-        let named = match &input.data {
-            Data::Struct(data) => match &data.fields {
-                Fields::Named(named) => named,
-                Fields::Unnamed(fields) => {
-                    return Err(syn::Error::new(
-                        fields.span(),
-                        "#[derive(Sharded)] needs a struct with named fields: a tuple struct \
+        let named =
+            match &input.data {
+                Data::Struct(data) => {
+                    match &data.fields {
+                        Fields::Named(named) => named,
+                        Fields::Unnamed(fields) => return Err(syn::Error::new(
+                            fields.span(),
+                            "#[derive(Sharded)] needs a struct with named fields: a tuple struct \
                          has no field name for the shard key; name the fields",
-                    ))
-                }
-                Fields::Unit => {
-                    return Err(syn::Error::new(
-                        input.ident.span(),
-                        "#[derive(Sharded)] needs a struct with named fields, one of them the \
+                        )),
+                        Fields::Unit => return Err(syn::Error::new(
+                            input.ident.span(),
+                            "#[derive(Sharded)] needs a struct with named fields, one of them the \
                          shard key; a unit struct has none",
+                        )),
+                    }
+                }
+                Data::Enum(data) => {
+                    return Err(syn::Error::new(
+                        data.enum_token.span,
+                        "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
+                     with one field per column",
                     ))
                 }
-            },
-            Data::Enum(data) => {
-                return Err(syn::Error::new(
-                    data.enum_token.span,
-                    "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
+                Data::Union(data) => {
+                    return Err(syn::Error::new(
+                        data.union_token.span,
+                        "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
                      with one field per column",
-                ))
-            }
-            Data::Union(data) => {
-                return Err(syn::Error::new(
-                    data.union_token.span,
-                    "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
-                     with one field per column",
-                ))
-            }
-        };
+                    ))
+                }
+            };
 
         let mut errors = Errors::default();
         let mut model = Model {
@@ -129,7 +128,10 @@ impl<'a> Model<'a> {
                          `#[shard_key]`",
                     )));
                 } else if attr.path().is_ident("diesel") {
-                    column = column.or(diesel_option(attr, "column_name").and_then(|p| p.get_ident().cloned()));
+                    column =
+                        column
+                            .or(diesel_option(attr, "column_name")
+                                .and_then(|p| p.get_ident().cloned()));
                 }
             }
             model.fields.push(Field {
@@ -149,7 +151,9 @@ impl<'a> Model<'a> {
         let mut errors = Errors::default();
         let parsed = attr.parse_nested_meta(|meta| {
             let Some(name) = meta.path.get_ident().map(ToString::to_string) else {
-                return Err(meta.error(format!("unknown option; expected one of {OPTIONS}\n{HELP}")));
+                return Err(
+                    meta.error(format!("unknown option; expected one of {OPTIONS}\n{HELP}"))
+                );
             };
             match name.as_str() {
                 "key" => {

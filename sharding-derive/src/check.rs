@@ -27,7 +27,11 @@ pub(crate) fn validate(model: &Model<'_>) -> syn::Result<()> {
     for key in &model.keys {
         if let KeyRef::Named(ident) = key {
             if !model.fields.iter().any(|f| f.ident == ident) {
-                let names: Vec<String> = model.fields.iter().map(|f| format!("`{}`", f.ident)).collect();
+                let names: Vec<String> = model
+                    .fields
+                    .iter()
+                    .map(|f| format!("`{}`", f.ident))
+                    .collect();
                 errors.push(Err(syn::Error::new(
                     ident.span(),
                     format!(

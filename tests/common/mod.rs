@@ -107,13 +107,19 @@ impl Shards {
     /// `n` migrated shards, the builder adjusted by `configure`.
     pub fn with(
         n: usize,
-        configure: impl FnOnce(ShardedPoolBuilder<SqliteConnection>) -> ShardedPoolBuilder<SqliteConnection>,
+        configure: impl FnOnce(
+            ShardedPoolBuilder<SqliteConnection>,
+        ) -> ShardedPoolBuilder<SqliteConnection>,
     ) -> Shards {
         let dir = tempfile::tempdir().expect("temp dir");
         let urls: Vec<(ShardId, String)> = shard_names(n)
             .into_iter()
             .map(|name| {
-                let url = dir.path().join(format!("{name}.db")).to_string_lossy().into_owned();
+                let url = dir
+                    .path()
+                    .join(format!("{name}.db"))
+                    .to_string_lossy()
+                    .into_owned();
                 (ShardId::from(name), url)
             })
             .collect();
@@ -154,7 +160,9 @@ impl Shards {
     /// The shard a key belongs to, computed independently of the pool: the documented
     /// hash router over the shards in order.
     pub fn expected_shard(&self, key: RoutingKey<'_>) -> ShardId {
-        self.urls[HashRouter::new().bucket(key, self.urls.len())].0.clone()
+        self.urls[HashRouter::new().bucket(key, self.urls.len())]
+            .0
+            .clone()
     }
 
     /// Order ids on one shard, read directly.
@@ -187,12 +195,16 @@ impl Shards {
     /// A shard that does not own `key`.
     pub fn other_shard(&self, key: i64) -> ShardId {
         let owner = self.expected_shard(RoutingKey::Int(key.into()));
-        self.ids().into_iter().find(|id| *id != owner).expect("two shards")
+        self.ids()
+            .into_iter()
+            .find(|id| *id != owner)
+            .expect("two shards")
     }
 }
 
 pub fn direct(url: &str) -> SqliteConnection {
     let mut conn = SqliteConnection::establish(url).expect("direct connection");
-    conn.batch_execute("PRAGMA busy_timeout = 5000;").expect("busy timeout");
+    conn.batch_execute("PRAGMA busy_timeout = 5000;")
+        .expect("busy timeout");
     conn
 }

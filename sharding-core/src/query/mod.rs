@@ -14,7 +14,9 @@ mod multi;
 mod routed;
 
 pub use multi::{AllShards, MultiRouted};
-pub use routed::{KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementKeyColumn, StatementRoutingDsl};
+pub use routed::{
+    KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,
+};
 
 use diesel::dsl::{Eq, EqAny};
 use diesel::expression::AsExpression;

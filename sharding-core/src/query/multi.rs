@@ -21,7 +21,11 @@ pub struct MultiRouted<Q, Col, K> {
 
 impl<Q, Col, K> MultiRouted<Q, Col, K> {
     pub(crate) fn new(query: Q, column: Col, keys: Vec<K>) -> Self {
-        MultiRouted { query, column, keys }
+        MultiRouted {
+            query,
+            column,
+            keys,
+        }
     }
 
     fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> MultiRouted<Q2, Col, K> {
@@ -67,7 +71,11 @@ where
         for (index, query) in self.per_shard(&access)? {
             let shard = access.sharded_pool().id(index).clone();
             let loaded = access.run_at(index, |conn| query.load::<U>(conn))?;
-            rows.extend(loaded.into_iter().map(|row| Sharded::new(shard.clone(), row)));
+            rows.extend(
+                loaded
+                    .into_iter()
+                    .map(|row| Sharded::new(shard.clone(), row)),
+            );
         }
         Ok(rows)
     }
@@ -116,7 +124,9 @@ impl<Q> AllShards<Q> {
     }
 
     fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> AllShards<Q2> {
-        AllShards { query: f(self.query) }
+        AllShards {
+            query: f(self.query),
+        }
     }
 
     fn each_shard<A: ShardAccess, R>(
@@ -149,7 +159,8 @@ impl<Q> AllShards<Q> {
             .into_iter()
             .flat_map(|rows| {
                 let (shard, rows) = rows.into_parts();
-                rows.into_iter().map(move |row| Sharded::new(shard.clone(), row))
+                rows.into_iter()
+                    .map(move |row| Sharded::new(shard.clone(), row))
             })
             .collect())
     }

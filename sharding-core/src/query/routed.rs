@@ -2,7 +2,9 @@
 
 use diesel::associations::HasTable;
 use diesel::dsl::{Filter, Limit};
-use diesel::query_builder::{AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement};
+use diesel::query_builder::{
+    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement,
+};
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl};
 use diesel::query_dsl::LoadQuery;
 use diesel::{QuerySource, RunQueryDsl, Table};
@@ -10,7 +12,10 @@ use diesel::{QuerySource, RunQueryDsl, Table};
 use super::forward::forward_query_dsl;
 use super::multi::{AllShards, MultiRouted};
 use super::KeyPredicates;
-use crate::{Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedPool, ShardedTable};
+use crate::{
+    Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedPool,
+    ShardedTable,
+};
 
 /// Where a [`Routed`] query runs.
 #[derive(Debug, Clone)]
@@ -48,7 +53,10 @@ impl<Q> Routed<Q> {
     }
 
     /// The shard this query would run on in `pool`.
-    pub fn shard<'p, Conn: ShardBackend>(&self, pool: &'p ShardedPool<Conn>) -> Result<&'p ShardId> {
+    pub fn shard<'p, Conn: ShardBackend>(
+        &self,
+        pool: &'p ShardedPool<Conn>,
+    ) -> Result<&'p ShardId> {
         Ok(pool.id(self.index(pool)?))
     }
 
@@ -187,7 +195,11 @@ pub trait KeyRoutingDsl: Sized + HasTable<Table: ShardedTable> {
         I: IntoIterator<Item = K>,
         K: ShardKey,
     {
-        MultiRouted::new(self, <Self::Table as ShardedTable>::key_column(), keys.into_iter().collect())
+        MultiRouted::new(
+            self,
+            <Self::Table as ShardedTable>::key_column(),
+            keys.into_iter().collect(),
+        )
     }
 }
 
@@ -225,7 +237,11 @@ pub trait StatementRoutingDsl: Sized {
         I: IntoIterator<Item = K>,
         K: ShardKey,
     {
-        MultiRouted::new(self, <Self::Table as ShardedTable>::key_column(), keys.into_iter().collect())
+        MultiRouted::new(
+            self,
+            <Self::Table as ShardedTable>::key_column(),
+            keys.into_iter().collect(),
+        )
     }
 }
 

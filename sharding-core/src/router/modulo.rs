@@ -50,6 +50,9 @@ impl Router for ModuloRouter {
     }
 
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
-        Ok(shards[self.bucket(key, shards.len()).min(shards.len().saturating_sub(1))].clone())
+        Ok(shards[self
+            .bucket(key, shards.len())
+            .min(shards.len().saturating_sub(1))]
+        .clone())
     }
 }

@@ -92,7 +92,9 @@ impl Router for RangeRouter {
             reason,
         };
         if self.ranges.is_empty() {
-            return Err(invalid("it has no ranges: add them with `.range(a..b, shard)`".into()));
+            return Err(invalid(
+                "it has no ranges: add them with `.range(a..b, shard)`".into(),
+            ));
         }
         for (start, end, shard) in &self.ranges {
             if start >= end {
@@ -126,7 +128,10 @@ mod tests {
     fn rejects_overlaps_gaps_and_unknown_shards() {
         let shards = ids(&["a", "b"]);
         let overlap = RangeRouter::new().range(0..10, "a").range(5..20, "b");
-        assert!(matches!(overlap.validate(&shards), Err(Error::InvalidRouter { .. })));
+        assert!(matches!(
+            overlap.validate(&shards),
+            Err(Error::InvalidRouter { .. })
+        ));
         let unknown = RangeRouter::new().range(0..10, "a").range(10..20, "zz");
         let msg = unknown.validate(&shards).unwrap_err().to_string();
         assert!(msg.contains("`zz`"), "{msg}");
@@ -138,7 +143,9 @@ mod tests {
     #[test]
     fn routes_inclusive_and_gapped_ranges() {
         let shards = ids(&["a", "b"]);
-        let router = RangeRouter::new().range(100..=199_u32, "b").range(0..100, "a");
+        let router = RangeRouter::new()
+            .range(100..=199_u32, "b")
+            .range(0..100, "a");
         router.validate(&shards).unwrap();
         assert_eq!(router.route(RoutingKey::Int(0), &shards).unwrap(), "a");
         assert_eq!(router.route(RoutingKey::Int(199), &shards).unwrap(), "b");
