@@ -1,9 +1,9 @@
 //! `#[derive(Sharded)]` for [diesel-sharding](https://docs.rs/diesel-sharding).
 //!
 //! Use it through the `diesel-sharding` crate, which re-exports it and documents the
-//! attribute. The macro is split into phases, one file each: [`ast`] reads the input
-//! and its attributes, [`check`] applies the rules that span several attributes, and
-//! [`expand`] writes the impls.
+//! attribute. The macro is split into phases, one file each: `ast` reads the input
+//! and its attributes, `check` applies the rules that span several attributes, and
+//! `expand` writes the impls.
 
 mod ast;
 mod check;

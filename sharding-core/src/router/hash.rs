@@ -3,7 +3,7 @@
 use super::Router;
 use crate::{Result, RoutingKey, ShardId};
 
-/// The stable 64-bit hash that [`HashRouter`] and [`ModuloRouter`] use for keys.
+/// The stable 64-bit hash that [`HashRouter`] and [`ModuloRouter`](crate::ModuloRouter) use for keys.
 ///
 /// It is part of the crate's compatibility promise: the same key gives the same hash on
 /// every platform, in every process and in every version of this crate. The algorithm:
