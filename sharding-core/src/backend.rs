@@ -4,14 +4,20 @@ use diesel::connection::LoadConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::QueryResult;
 
-/// A Diesel connection type that can hold shards: [`SqliteConnection`] (feature `sqlite`),
-/// and in later releases `PgConnection` and `MysqlConnection`.
+/// A Diesel connection type that can hold shards: [`SqliteConnection`] (feature
+/// `sqlite`), `PgConnection` (feature `postgres`) and `MysqlConnection` (feature `mysql`).
 ///
-/// The two hooks have do-nothing defaults, so a third-party Diesel connection can be
-/// sharded by implementing this trait with an empty body.
+/// Every hook has a default, so a third-party Diesel connection can hold physical shards
+/// by implementing this trait with an empty body; logical shards (several shards on one
+/// pool, see [`ShardedPoolBuilder::logical_shard`](crate::ShardedPoolBuilder::logical_shard))
+/// need [`NAMESPACE`](Self::NAMESPACE) and the namespace hooks.
 ///
 /// [`SqliteConnection`]: diesel::SqliteConnection
 pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
+    /// What one logical shard is on this backend (`"schema"` on PostgreSQL,
+    /// `"database"` on MySQL), or `None` when the backend has no logical shards.
+    const NAMESPACE: Option<&'static str> = None;
+
     /// Checks a shard's URL before anything connects. Returns what is wrong with it.
     fn check_url(url: &str) -> Result<(), String> {
         let _ = url;
@@ -30,6 +36,46 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         let _ = conn;
         Ok(())
     }
+
+    /// Runs on every new physical connection of a pool shared by logical shards, after
+    /// [`on_connect`](Self::on_connect). MySQL turns off its prepared-statement cache
+    /// here, because a prepared statement keeps the database it was prepared in.
+    fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
+        let _ = conn;
+        Ok(())
+    }
+
+    /// Points the connection at the logical shard `name` (already validated as a plain
+    /// identifier). Only called when [`NAMESPACE`](Self::NAMESPACE) is `Some`.
+    fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+        let _ = (conn, name);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend has no logical shards".into(),
+        ))
+    }
+
+    /// Creates the logical shard `name` if it does not exist (before migrations).
+    fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+        let _ = (conn, name);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend has no logical shards".into(),
+        ))
+    }
+}
+
+/// Whether `name` may name a schema or database: 1 to 63 ASCII letters, digits and `_`,
+/// not starting with a digit. Such names need no escaping; they are quoted anyway.
+pub(crate) fn invalid_namespace(name: &str) -> Option<&'static str> {
+    let mut bytes = name.bytes();
+    match bytes.next() {
+        None => Some("it is empty"),
+        _ if name.len() > 63 => Some("it is longer than 63 characters"),
+        Some(b'0'..=b'9') => Some("it starts with a digit"),
+        _ if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            Some("it may only hold ASCII letters, digits and `_`")
+        }
+        _ => None,
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -41,6 +87,7 @@ mod sqlite {
 
     /// SQLite shards are files. Every connection gets `busy_timeout = 5000`,
     /// `synchronous = NORMAL` and `foreign_keys = ON`; each file is switched to WAL once.
+    /// SQLite has no logical shards.
     impl ShardBackend for SqliteConnection {
         fn check_url(url: &str) -> Result<(), String> {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
@@ -70,5 +117,122 @@ mod sqlite {
                 "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
         }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::connection::SimpleConnection;
+    use diesel::{PgConnection, QueryResult};
+
+    use super::{redact, ShardBackend};
+
+    /// PostgreSQL shards are databases (physical shards) or schemas on a shared pool
+    /// (logical shards). A logical shard's connection has `search_path` set to its schema
+    /// alone, so an unqualified table name can only mean that shard's table.
+    impl ShardBackend for PgConnection {
+        const NAMESPACE: Option<&'static str> = Some("schema");
+
+        fn check_url(url: &str) -> Result<(), String> {
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is not a PostgreSQL URL: write `postgres://user@host:5432/database`",
+                    redact(url)
+                ))
+            }
+        }
+
+        fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+            conn.batch_execute(&format!("SET search_path TO \"{name}\""))
+        }
+
+        fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+            conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{name}\""))
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use diesel::connection::{CacheSize, SimpleConnection};
+    use diesel::{Connection, MysqlConnection, QueryResult};
+
+    use super::{redact, ShardBackend};
+
+    /// MySQL and MariaDB shards are databases: on their own pool (physical shards) or on
+    /// a shared pool (logical shards, switched with `USE`). Connections of a shared pool
+    /// run without Diesel's prepared-statement cache, because a MySQL prepared statement
+    /// stays bound to the database it was prepared in.
+    impl ShardBackend for MysqlConnection {
+        const NAMESPACE: Option<&'static str> = Some("database");
+
+        fn check_url(url: &str) -> Result<(), String> {
+            if url.starts_with("mysql://") {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` is not a MySQL URL: write `mysql://user:password@host:3306/database`",
+                    redact(url)
+                ))
+            }
+        }
+
+        fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            Ok(())
+        }
+
+        fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+            conn.batch_execute(&format!("USE `{name}`"))
+        }
+
+        fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
+            conn.batch_execute(&format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
+        }
+    }
+}
+
+/// A URL with its password (if any) replaced by `***`, for error messages.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_must_be_plain_identifiers() {
+        assert_eq!(invalid_namespace("shard_0"), None);
+        assert_eq!(invalid_namespace("Tenant7"), None);
+        assert!(invalid_namespace("").is_some());
+        assert!(invalid_namespace("0abc").is_some());
+        assert!(invalid_namespace("x; DROP TABLE orders").is_some());
+        assert!(invalid_namespace("a\"b").is_some());
+        assert!(invalid_namespace("a`b").is_some());
+        assert!(invalid_namespace(&"a".repeat(64)).is_some());
+        assert!(invalid_namespace(&"a".repeat(63)).is_none());
+    }
+
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("mysql://root:secret@h:3306/db"),
+            "mysql://root:***@h:3306/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -1,19 +1,24 @@
 //! [`ShardedPoolBuilder`]: configures and builds a [`ShardedPool`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
-use crate::pool::{PoolInner, ShardPool};
+use crate::backend::invalid_namespace;
+use crate::pool::{PoolInner, ShardPool, ShardSlot};
 use crate::{Error, HashRouter, Result, Router, ShardBackend, ShardId, ShardedPool};
 
 /// Where a shard's connections come from.
 enum ShardSource<Conn: ShardBackend> {
+    /// Its own pool, to this URL.
     Url(String),
+    /// Its own pool, built by the caller.
     Pool(ShardPool<Conn>),
+    /// A namespace (schema or database) on a shared pool, by the shared pool's name.
+    Logical { pool: String, namespace: String },
 }
 
 /// Builds a [`ShardedPool`], in the style of `r2d2::Builder`: consuming setters, each
@@ -37,6 +42,7 @@ enum ShardSource<Conn: ShardBackend> {
 /// ```
 pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     shards: Vec<(ShardId, ShardSource<Conn>)>,
+    shared_pools: Vec<(String, String)>,
     router: Box<dyn Router>,
     max_size: u32,
     min_idle: Option<u32>,
@@ -75,6 +81,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     pub fn new() -> Self {
         ShardedPoolBuilder {
             shards: Vec::new(),
+            shared_pools: Vec::new(),
             router: Box::new(HashRouter::new()),
             max_size: 10,
             min_idle: Some(1),
@@ -105,6 +112,44 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         pool: Pool<ConnectionManager<Conn>>,
     ) -> Self {
         self.shards.push((id.into(), ShardSource::Pool(pool)));
+        self
+    }
+
+    /// Declares a pool named `name`, to the database at `url`, that several logical
+    /// shards share (see [`logical_shard`](Self::logical_shard)). The pool settings of
+    /// this builder apply to it.
+    pub fn shared_pool(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.shared_pools.push((name.into(), url.into()));
+        self
+    }
+
+    /// Adds a logical shard named `id`: the schema (PostgreSQL) or database (MySQL)
+    /// `namespace`, reached through the shared pool `pool`.
+    ///
+    /// Many logical shards can share one pool: a connection is switched to a shard's
+    /// namespace when it is checked out for that shard and is not there already
+    /// (`SET search_path` / `USE`), and the pool remembers each connection's namespace, so
+    /// repeated use of one shard switches nothing. Logical and physical shards mix freely
+    /// in one pool, and moving a logical shard to a server of its own later changes only
+    /// this configuration.
+    ///
+    /// `namespace` must be a plain identifier (letters, digits, `_`); anything else is
+    /// refused by [`build`](Self::build) before any connection is made. Do not change
+    /// `search_path` or run `USE` yourself on a logical shard's connection: the pool
+    /// would not know. SQLite has no logical shards.
+    pub fn logical_shard(
+        mut self,
+        id: impl Into<ShardId>,
+        pool: impl Into<String>,
+        namespace: impl Into<String>,
+    ) -> Self {
+        self.shards.push((
+            id.into(),
+            ShardSource::Logical {
+                pool: pool.into(),
+                namespace: namespace.into(),
+            },
+        ));
         self
     }
 
@@ -188,8 +233,82 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 
     fn build_inner(self, connect_now: bool) -> Result<ShardedPool<Conn>> {
+        self.validate()?;
+        let ids: Vec<ShardId> = self.shards.iter().map(|s| s.0.clone()).collect();
+        self.router.validate(&ids)?;
+
+        let settings = PoolSettings {
+            max_size: self.max_size,
+            min_idle: self.min_idle,
+            connection_timeout: self.connection_timeout,
+            test_on_check_out: self.test_on_check_out,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            connect_now,
+        };
+        let mut pools = Vec::new();
+        let mut shared_index = HashMap::new();
+        for (name, url) in &self.shared_pools {
+            let label = ShardId::from(format!("pool {name}"));
+            shared_index.insert(name.clone(), pools.len());
+            pools.push(settings.build::<Conn>(&label, url, true)?);
+        }
+        let mut slots = Vec::with_capacity(self.shards.len());
+        for (id, source) in self.shards {
+            let slot = match source {
+                ShardSource::Pool(pool) => {
+                    pools.push(pool);
+                    ShardSlot::physical(pools.len() - 1)
+                }
+                ShardSource::Url(url) => {
+                    pools.push(settings.build::<Conn>(&id, &url, false)?);
+                    ShardSlot::physical(pools.len() - 1)
+                }
+                ShardSource::Logical { pool, namespace } => ShardSlot {
+                    // `validate` checked that the pool exists.
+                    pool: shared_index.get(&pool).copied().unwrap_or_default(),
+                    namespace: Some(namespace.into()),
+                },
+            };
+            slots.push(slot);
+        }
+        Ok(ShardedPool::from_inner(PoolInner::new(
+            ids,
+            slots,
+            pools,
+            self.router,
+            self.insert_batch_rows,
+        )))
+    }
+
+    /// Checks everything that needs no connection.
+    fn validate(&self) -> Result<()> {
         if self.shards.is_empty() {
             return Err(Error::NoShards);
+        }
+        let mut pool_names = HashSet::new();
+        for (name, url) in &self.shared_pools {
+            let label = ShardId::from(format!("pool {name}"));
+            if !pool_names.insert(name.as_str()) {
+                return Err(Error::InvalidConfig {
+                    shard: label,
+                    reason: format!(
+                        "the shared pool `{name}` is declared twice: give each its own name"
+                    ),
+                });
+            }
+            if Conn::NAMESPACE.is_none() {
+                return Err(Error::InvalidConfig {
+                    shard: label,
+                    reason: "this backend has no logical shards (schemas or databases on a shared \
+                             pool): give every shard its own URL with `shard(id, url)`"
+                        .into(),
+                });
+            }
+            Conn::check_url(url).map_err(|reason| Error::InvalidConfig {
+                shard: label,
+                reason,
+            })?;
         }
         let mut seen = HashSet::new();
         for (id, source) in &self.shards {
@@ -202,64 +321,93 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             if !seen.insert(id.clone()) {
                 return Err(Error::DuplicateShard(id.clone()));
             }
-            if let ShardSource::Url(url) = source {
-                Conn::check_url(url).map_err(|reason| Error::InvalidConfig {
-                    shard: id.clone(),
-                    reason,
-                })?;
-            }
-        }
-        let ids: Vec<ShardId> = self.shards.iter().map(|s| s.0.clone()).collect();
-        self.router.validate(&ids)?;
-
-        let mut pools = Vec::with_capacity(self.shards.len());
-        for (id, source) in self.shards {
-            let pool = match source {
-                ShardSource::Pool(pool) => pool,
-                ShardSource::Url(url) => {
-                    let prepared = Conn::prepare_database(&url);
-                    if connect_now {
-                        prepared.map_err(|e| Error::Connect {
-                            shard: id.clone(),
-                            source: e.into(),
-                        })?;
+            let invalid = |reason: String| Error::InvalidConfig {
+                shard: id.clone(),
+                reason,
+            };
+            match source {
+                ShardSource::Url(url) => Conn::check_url(url).map_err(invalid)?,
+                ShardSource::Pool(_) => {}
+                ShardSource::Logical { pool, namespace } => {
+                    if !pool_names.contains(pool.as_str()) {
+                        return Err(invalid(format!(
+                            "it names the shared pool `{pool}`, which is not declared: add \
+                             `.shared_pool(\"{pool}\", url)` to the builder"
+                        )));
                     }
-                    let builder = Pool::builder()
-                        .max_size(self.max_size)
-                        .min_idle(self.min_idle)
-                        .connection_timeout(self.connection_timeout)
-                        .test_on_check_out(self.test_on_check_out)
-                        .idle_timeout(self.idle_timeout)
-                        .max_lifetime(self.max_lifetime)
-                        .connection_customizer(Box::new(OnConnect));
-                    let manager = ConnectionManager::<Conn>::new(url);
-                    if connect_now {
-                        builder.build(manager).map_err(|e| Error::Connect {
+                    if let Some(why) = invalid_namespace(namespace) {
+                        return Err(Error::InvalidIdentifier {
                             shard: id.clone(),
-                            source: Box::new(e),
-                        })?
-                    } else {
-                        builder.build_unchecked(manager)
+                            name: namespace.clone(),
+                            reason: why,
+                        });
                     }
                 }
-            };
-            pools.push(pool);
+            }
         }
-        Ok(ShardedPool::from_inner(PoolInner::new(
-            ids,
-            pools,
-            self.router,
-            self.insert_batch_rows,
-        )))
+        Ok(())
     }
 }
 
-/// Runs [`ShardBackend::on_connect`] on each new physical connection.
+/// The r2d2 settings every pool of a builder shares.
+struct PoolSettings {
+    max_size: u32,
+    min_idle: Option<u32>,
+    connection_timeout: Duration,
+    test_on_check_out: bool,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    connect_now: bool,
+}
+
+impl PoolSettings {
+    /// Builds one r2d2 pool; `label` names it in errors.
+    fn build<Conn: ShardBackend>(
+        &self,
+        label: &ShardId,
+        url: &str,
+        shared: bool,
+    ) -> Result<ShardPool<Conn>> {
+        let prepared = Conn::prepare_database(url);
+        if self.connect_now {
+            prepared.map_err(|e| Error::Connect {
+                shard: label.clone(),
+                source: e.into(),
+            })?;
+        }
+        let builder = Pool::builder()
+            .max_size(self.max_size)
+            .min_idle(self.min_idle)
+            .connection_timeout(self.connection_timeout)
+            .test_on_check_out(self.test_on_check_out)
+            .idle_timeout(self.idle_timeout)
+            .max_lifetime(self.max_lifetime)
+            .connection_customizer(Box::new(OnConnect { shared }));
+        let manager = ConnectionManager::<Conn>::new(url);
+        if self.connect_now {
+            builder.build(manager).map_err(|e| Error::Connect {
+                shard: label.clone(),
+                source: Box::new(e),
+            })
+        } else {
+            Ok(builder.build_unchecked(manager))
+        }
+    }
+}
+
+/// Runs [`ShardBackend::on_connect`] (and, on shared pools,
+/// [`ShardBackend::on_connect_shared`]) on each new physical connection.
 #[derive(Debug, Clone, Copy)]
-struct OnConnect;
+struct OnConnect {
+    shared: bool,
+}
 
 impl<Conn: ShardBackend> CustomizeConnection<Conn, diesel::r2d2::Error> for OnConnect {
     fn on_acquire(&self, conn: &mut Conn) -> std::result::Result<(), diesel::r2d2::Error> {
-        Conn::on_connect(conn).map_err(diesel::r2d2::Error::QueryError)
+        Conn::on_connect(conn).map_err(diesel::r2d2::Error::QueryError)?;
+        if self.shared {
+            Conn::on_connect_shared(conn).map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
     }
 }

@@ -82,6 +82,21 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         }
     }
 
+    /// Like `checked_out`, making sure a logical shard's namespace exists first.
+    pub(crate) fn checked_out_for_migrations(
+        &mut self,
+        index: usize,
+    ) -> Result<&mut ShardPooledConnection<Conn>> {
+        let slot = &mut self.held[index];
+        match slot {
+            Some(conn) => {
+                self.pool.create_namespace(index, conn)?;
+                Ok(conn)
+            }
+            None => Ok(slot.insert(self.pool.checkout_for_migrations(index)?)),
+        }
+    }
+
     pub(crate) fn run_at<R>(
         &mut self,
         index: usize,

@@ -118,6 +118,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A logical shard's schema or database name is not a plain identifier.
+    #[error(
+        "shard `{shard}`: {name:?} cannot name a schema or database because {reason}; use 1 to 63 \
+         ASCII letters, digits and `_`, not starting with a digit"
+    )]
+    InvalidIdentifier {
+        /// The shard.
+        shard: ShardId,
+        /// The refused name.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A shard's pool could not open its connections when the pool was built.
     #[error(
         "could not connect to shard `{shard}`: {source}. Check that its database is reachable at \
@@ -219,6 +233,7 @@ impl Error {
             | Error::UnknownShard { shard, .. }
             | Error::RoutedToUnknownShard { shard, .. }
             | Error::InvalidConfig { shard, .. }
+            | Error::InvalidIdentifier { shard, .. }
             | Error::Connect { shard, .. }
             | Error::PoolTimeout { shard, .. }
             | Error::Query { shard, .. }

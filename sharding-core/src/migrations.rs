@@ -51,7 +51,7 @@ where
         let mut report = MigrationReport { shards: Vec::new() };
         let mut failures = Vec::new();
         for (index, shard) in ids.into_iter().enumerate() {
-            let outcome = self.checked_out(index).and_then(|conn| {
+            let outcome = self.checked_out_for_migrations(index).and_then(|conn| {
                 (**conn)
                     .run_pending_migrations(Borrowed(&source))
                     .map(|versions| versions.iter().map(ToString::to_string).collect())

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use diesel::insertable::Insertable;
@@ -25,15 +26,37 @@ pub type ShardPooledConnection<Conn> = PooledConnection<ConnectionManager<Conn>>
 
 pub(crate) struct PoolInner<Conn: ShardBackend> {
     ids: Vec<ShardId>,
+    slots: Vec<ShardSlot>,
     pools: Vec<ShardPool<Conn>>,
     index: HashMap<ShardId, usize>,
     router: Box<dyn Router>,
     insert_batch_rows: usize,
+    namespace_switches: AtomicU64,
 }
+
+/// Where one shard lives: a physical pool, and for a logical shard its namespace there.
+pub(crate) struct ShardSlot {
+    pub(crate) pool: usize,
+    pub(crate) namespace: Option<Arc<str>>,
+}
+
+impl ShardSlot {
+    pub(crate) fn physical(pool: usize) -> Self {
+        ShardSlot {
+            pool,
+            namespace: None,
+        }
+    }
+}
+
+/// The namespace a pooled connection is switched to, kept in the connection's r2d2
+/// extensions so that it lives exactly as long as the physical connection.
+struct CurrentNamespace(Arc<str>);
 
 impl<Conn: ShardBackend> PoolInner<Conn> {
     pub(crate) fn new(
         ids: Vec<ShardId>,
+        slots: Vec<ShardSlot>,
         pools: Vec<ShardPool<Conn>>,
         router: Box<dyn Router>,
         insert_batch_rows: usize,
@@ -41,10 +64,12 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         let index = ids.iter().cloned().zip(0..).collect();
         PoolInner {
             ids,
+            slots,
             pools,
             index,
             router,
             insert_batch_rows,
+            namespace_switches: AtomicU64::new(0),
         }
     }
 }
@@ -153,9 +178,23 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         Ok((shard, conn))
     }
 
-    /// The r2d2 pool of one shard (for its [`state`](Pool::state), say).
+    /// The r2d2 pool of one shard (for its [`state`](Pool::state), say). A logical
+    /// shard's pool is shared with the other logical shards on it.
     pub fn shard_pool(&self, shard: &str) -> Result<&ShardPool<Conn>> {
-        Ok(&self.inner.pools[self.shard_index(shard)?])
+        Ok(&self.inner.pools[self.inner.slots[self.shard_index(shard)?].pool])
+    }
+
+    /// The schema or database of a logical shard, `None` for a physical shard.
+    pub fn shard_namespace(&self, shard: &str) -> Result<Option<&str>> {
+        Ok(self.inner.slots[self.shard_index(shard)?]
+            .namespace
+            .as_deref())
+    }
+
+    /// How many times a pooled connection was switched to another logical shard's
+    /// namespace since the pool was built (`SET search_path` / `USE` statements run).
+    pub fn namespace_switches(&self) -> u64 {
+        self.inner.namespace_switches.load(Ordering::Relaxed)
     }
 
     /// Inserts one row on the shard its key routes to.
@@ -255,11 +294,66 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     pub(crate) fn checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
-        let pool = &self.inner.pools[index];
+        let mut conn = self.raw_checkout(index)?;
+        if let Some(namespace) = &self.inner.slots[index].namespace {
+            self.switch_to(index, namespace, &mut conn)?;
+        }
+        Ok(conn)
+    }
+
+    /// A connection for migrating a shard: a logical shard's namespace is created first.
+    pub(crate) fn checkout_for_migrations(
+        &self,
+        index: usize,
+    ) -> Result<ShardPooledConnection<Conn>> {
+        let slot = &self.inner.slots[index];
+        let mut conn = self.raw_checkout(index)?;
+        if let Some(namespace) = &slot.namespace {
+            self.create_namespace(index, &mut conn)?;
+            self.switch_to(index, namespace, &mut conn)?;
+        }
+        Ok(conn)
+    }
+
+    /// Creates a logical shard's namespace if it does not exist; nothing for a physical shard.
+    pub(crate) fn create_namespace(&self, index: usize, conn: &mut Conn) -> Result<()> {
+        match &self.inner.slots[index].namespace {
+            Some(namespace) => {
+                Conn::create_namespace(conn, namespace).map_err(Error::on_shard(self.id(index)))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A connection from the shard's physical pool, not yet switched.
+    fn raw_checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
+        let pool = &self.inner.pools[self.inner.slots[index].pool];
         pool.get().map_err(|source| Error::PoolTimeout {
             shard: self.inner.ids[index].clone(),
             timeout: pool.connection_timeout(),
             source,
         })
+    }
+
+    /// Points `conn` at `namespace` unless it is there already.
+    fn switch_to(
+        &self,
+        index: usize,
+        namespace: &Arc<str>,
+        conn: &mut ShardPooledConnection<Conn>,
+    ) -> Result<()> {
+        let current = PooledConnection::extensions(conn).get::<CurrentNamespace>();
+        if current.is_some_and(|c| c.0 == *namespace) {
+            return Ok(());
+        }
+        // Forget the old namespace first: if the switch fails half-way, the connection's
+        // namespace is unknown and the next checkout switches again.
+        PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
+        Conn::switch_namespace(conn, namespace).map_err(Error::on_shard(self.id(index)))?;
+        PooledConnection::extensions_mut(conn).insert(CurrentNamespace(Arc::clone(namespace)));
+        self.inner
+            .namespace_switches
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
