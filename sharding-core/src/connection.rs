@@ -20,6 +20,9 @@ use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedP
 /// several statements, or a transaction, on one shard stay on one connection. Queries run
 /// through it by passing `&mut conn` where a pool would take `&pool`.
 ///
+/// Logical shards that share a pool each take their own connection from it: size a
+/// shared pool for the number of its shards one unit of work touches at once.
+///
 /// ```
 /// use diesel::connection::SimpleConnection;
 /// use diesel::SqliteConnection;
@@ -72,6 +75,16 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// Returns every held connection to its pool.
     pub fn release(&mut self) {
         self.held.iter_mut().for_each(|c| *c = None);
+    }
+
+    /// Whether this unit of work holds a connection to the shard at `index`.
+    pub(crate) fn holds(&self, index: usize) -> bool {
+        self.held[index].is_some()
+    }
+
+    /// Returns the connection to the shard at `index`, if held, to its pool.
+    pub(crate) fn release_at(&mut self, index: usize) {
+        self.held[index] = None;
     }
 
     pub(crate) fn checked_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
@@ -188,6 +201,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// committed. Every row is routed before anything is written, so a row without a key
     /// or with an unroutable key fails the whole call with nothing written.
     ///
+    /// Connections this unit of work did not hold before the call are returned to their
+    /// pool as soon as their shard is written, so logical shards on a small shared pool
+    /// do not starve each other.
+    ///
     /// **SQLite:** Diesel writes a batch of a model with default `Insertable` settings one
     /// row per statement on SQLite. Add `#[diesel(treat_none_as_default_value = false)]`
     /// to the model to get true multi-row `INSERT`s.
@@ -213,6 +230,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             if shard_rows.is_empty() {
                 continue;
             }
+            let was_held = self.holds(index);
             let written = self.transaction_at(index, |conn| {
                 let mut written = 0;
                 let mut rows = shard_rows.into_iter();
@@ -226,6 +244,9 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 }
                 Ok::<usize, Error>(written)
             });
+            if !was_held {
+                self.release_at(index);
+            }
             match written {
                 Ok(n) => {
                     inserted += n;

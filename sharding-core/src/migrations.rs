@@ -38,7 +38,9 @@ where
     Conn::Backend: Backend,
 {
     /// Runs the pending migrations of `source` on every shard, each shard in its own
-    /// migration run.
+    /// migration run, one shard at a time. A logical shard's schema or database is
+    /// created first if it does not exist. Connections this unit of work did not hold
+    /// before are returned to their pool as soon as their shard is done.
     ///
     /// Every shard is attempted even when one fails; the error,
     /// [`Error::Migrations`], lists each failing shard with its cause and the shards
@@ -51,6 +53,7 @@ where
         let mut report = MigrationReport { shards: Vec::new() };
         let mut failures = Vec::new();
         for (index, shard) in ids.into_iter().enumerate() {
+            let was_held = self.holds(index);
             let outcome = self.checked_out_for_migrations(index).and_then(|conn| {
                 (**conn)
                     .run_pending_migrations(Borrowed(&source))
@@ -63,6 +66,9 @@ where
                         migrated: Vec::new(),
                     })
             });
+            if !was_held {
+                self.release_at(index);
+            }
             match outcome {
                 Ok(applied) => report.shards.push((shard, applied)),
                 Err(Error::Migrations { failures: f, .. }) => failures.extend(f),

@@ -1,13 +1,11 @@
-//! Shared fixtures: the schema, the models and a set of shards with direct access.
+//! What every backend's suite shares: the schema, the models, row constructors.
 
 #![allow(dead_code)]
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use diesel_sharding::prelude::*;
-use diesel_sharding::{HashRouter, RoutingKey, ShardedPoolBuilder};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -86,125 +84,50 @@ pub fn order(id: i64, customer_id: i64) -> Order {
     }
 }
 
-/// A set of SQLite shards in a temporary directory, migrated, with the pool over them
-/// and the URLs for direct checks.
-pub struct Shards {
-    pub pool: ShardedPool<SqliteConnection>,
-    pub urls: Vec<(ShardId, String)>,
-    _dir: tempfile::TempDir,
+/// The test-only `events` table (created next to the migrated tables).
+pub const EVENTS_DDL: &str =
+    "CREATE TABLE events (id BIGINT PRIMARY KEY, tenant VARCHAR(100) NULL, body TEXT NOT NULL)";
+
+/// A name no other test (of this or a concurrent run) uses: `ds_<pid>_<n>_<micros>`.
+pub fn unique_name() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() % 1_000_000)
+        .unwrap_or(0);
+    format!("ds_{}_{n}_{micros}", std::process::id())
 }
 
-pub fn shard_names(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("s{i}")).collect()
-}
-
-impl Shards {
-    /// `n` migrated shards `s0..s{n-1}` with the default router.
-    pub fn new(n: usize) -> Shards {
-        Shards::with(n, |b| b)
-    }
-
-    /// `n` migrated shards, the builder adjusted by `configure`.
-    pub fn with(
-        n: usize,
-        configure: impl FnOnce(
-            ShardedPoolBuilder<SqliteConnection>,
-        ) -> ShardedPoolBuilder<SqliteConnection>,
-    ) -> Shards {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let urls: Vec<(ShardId, String)> = shard_names(n)
-            .into_iter()
-            .map(|name| {
-                let url = dir
-                    .path()
-                    .join(format!("{name}.db"))
-                    .to_string_lossy()
-                    .into_owned();
-                (ShardId::from(name), url)
-            })
-            .collect();
-        let mut builder = ShardedPool::<SqliteConnection>::builder();
-        for (id, url) in &urls {
-            builder = builder.shard(id, url.clone());
-        }
-        let pool = configure(builder).build().expect("build pool");
-        pool.run_pending_migrations(MIGRATIONS).expect("migrate");
-        for (_, url) in &urls {
-            direct(url)
-                .batch_execute(
-                    "CREATE TABLE events (id BIGINT PRIMARY KEY, tenant TEXT NULL, body TEXT NOT NULL)",
-                )
-                .expect("create events");
-        }
-        Shards {
-            pool,
-            urls,
-            _dir: dir,
-        }
-    }
-
-    /// A fresh connection to one shard's database, outside the pool.
-    pub fn direct(&self, shard: &str) -> SqliteConnection {
-        let (_, url) = self
-            .urls
-            .iter()
-            .find(|(id, _)| id == shard)
-            .unwrap_or_else(|| panic!("no shard {shard}"));
-        direct(url)
-    }
-
-    pub fn ids(&self) -> Vec<ShardId> {
-        self.urls.iter().map(|(id, _)| id.clone()).collect()
-    }
-
-    /// The shard a key belongs to, computed independently of the pool: the documented
-    /// hash router over the shards in order.
-    pub fn expected_shard(&self, key: RoutingKey<'_>) -> ShardId {
-        self.urls[HashRouter::new().bucket(key, self.urls.len())]
-            .0
-            .clone()
-    }
-
-    /// Order ids on one shard, read directly.
-    pub fn order_ids_on(&self, shard: &str) -> Vec<i64> {
-        orders::table
-            .select(orders::id)
-            .order(orders::id)
-            .load(&mut self.direct(shard))
-            .expect("read orders")
-    }
-
-    /// Customer ids on one shard, read directly.
-    pub fn customer_ids_on(&self, shard: &str) -> Vec<i64> {
-        customers::table
-            .select(customers::id)
-            .order(customers::id)
-            .load(&mut self.direct(shard))
-            .expect("read customers")
-    }
-
-    /// Writes an order straight into a shard, bypassing routing (a decoy for tests that
-    /// prove a query did not run there).
-    pub fn plant_order(&self, shard: &str, row: &Order) {
-        diesel::insert_into(orders::table)
-            .values(row)
-            .execute(&mut self.direct(shard))
-            .expect("plant order");
-    }
-
-    /// A shard that does not own `key`.
-    pub fn other_shard(&self, key: i64) -> ShardId {
-        let owner = self.expected_shard(RoutingKey::Int(key.into()));
-        self.ids()
-            .into_iter()
-            .find(|id| *id != owner)
-            .expect("two shards")
+/// `url` with its database (the last path segment) replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{database}?{q}"),
+        None => format!("{root}/{database}"),
     }
 }
 
-pub fn direct(url: &str) -> SqliteConnection {
-    let mut conn = SqliteConnection::establish(url).expect("direct connection");
-    conn.batch_execute("PRAGMA busy_timeout = 5000;")
-        .expect("busy timeout");
-    conn
+#[test]
+fn with_database_replaces_the_path() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("mysql://root@h:3306", "x"),
+        "mysql://root@h:3306/x"
+    );
+    assert_eq!(
+        with_database("mysql://r:p@h/db?ssl=false", "x"),
+        "mysql://r:p@h/x?ssl=false"
+    );
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use diesel::connection::{Connection, InstrumentationEvent};
 use diesel_sharding::{Error, RoutingKey};
 
+use super::fixture::*;
 use crate::common::*;
 
 #[test]

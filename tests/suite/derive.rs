@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_sharding::{RoutingKey, ShardKeyed, ShardedTable};
 
+use super::fixture::*;
 use crate::common::*;
 
 /// A field whose column has another name.
@@ -43,13 +44,10 @@ fn the_derived_key_reads_the_key_field() {
     assert_eq!(*r.shard_key(), 9);
     // The table's key column is the one the model named.
     let column = <orders::table as ShardedTable>::key_column();
+    type Db = <Conn as diesel::Connection>::Backend;
     assert_eq!(
-        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&orders::table.filter(column.eq(1_i64)))
-            .to_string(),
-        diesel::debug_query::<diesel::sqlite::Sqlite, _>(
-            &orders::table.filter(orders::customer_id.eq(1_i64))
-        )
-        .to_string()
+        diesel::debug_query::<Db, _>(&orders::table.filter(column.eq(1_i64))).to_string(),
+        diesel::debug_query::<Db, _>(&orders::table.filter(orders::customer_id.eq(1_i64))).to_string()
     );
 }
 

@@ -4,6 +4,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_sharding::{Error, RoutingKey};
 
+use super::fixture::*;
 use crate::common::*;
 
 #[test]
@@ -15,11 +16,15 @@ fn a_unit_of_work_keeps_one_connection_per_shard() {
         0,
         "nothing checked out before use"
     );
-    // A TEMP table is private to one SQLite connection: seeing it again proves the
+    // A temporary table is private to one connection: seeing it again proves the
     // second statement ran on the same connection.
     work.connection("s0")
         .unwrap()
-        .batch_execute("CREATE TEMP TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1);")
+        .batch_execute("CREATE TEMPORARY TABLE scratch (x INTEGER)")
+        .unwrap();
+    work.connection("s0")
+        .unwrap()
+        .batch_execute("INSERT INTO scratch (x) VALUES (1)")
         .unwrap();
     let seen: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT COUNT(*) FROM scratch")
         .get_result(work.connection("s0").unwrap())

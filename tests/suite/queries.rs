@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use diesel_sharding::prelude::*;
 use diesel_sharding::{Error, OptionalExtension, RoutingKey};
 
+use super::fixture::*;
 use crate::common::*;
 
 /// Shards with orders of customers 1..=20, five each (ids `c*100 + 1..=5`), plus, for

@@ -1,0 +1,110 @@
+//! MySQL/MariaDB: physical shards are databases on the server at `MYSQL_DATABASE_URL`
+//! (default `mysql://root@127.0.0.1:3306/mysql`); logical shards are databases
+//! `<base>_s0..` reached through one shared pool whose home database is `<base>`. Every
+//! database is created for the test and dropped after.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_sharding::ShardedPoolBuilder;
+
+use crate::common::{unique_name, with_database};
+
+pub type Conn = diesel::MysqlConnection;
+
+pub fn admin_url() -> String {
+    std::env::var("MYSQL_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".to_owned())
+}
+
+pub fn admin() -> Conn {
+    let url = admin_url();
+    Conn::establish(&url).unwrap_or_else(|e| {
+        panic!(
+            "MySQL/MariaDB is not reachable at {url}: {e}. Start it, or point MYSQL_DATABASE_URL \
+             at a server where this user may create databases"
+        )
+    })
+}
+
+pub struct Databases {
+    base: String,
+    logical: bool,
+    n: usize,
+}
+
+impl Databases {
+    pub fn create(n: usize, logical: bool) -> Databases {
+        let base = unique_name();
+        let mut admin = admin();
+        let first = if logical {
+            base.clone()
+        } else {
+            format!("{base}_s0")
+        };
+        admin
+            .batch_execute(&format!("CREATE DATABASE `{first}`"))
+            .expect("create database");
+        if !logical {
+            for i in 1..n {
+                admin
+                    .batch_execute(&format!("CREATE DATABASE `{base}_s{i}`"))
+                    .expect("create database");
+            }
+        }
+        Databases { base, logical, n }
+    }
+
+    pub fn url(&self, index: usize) -> String {
+        if self.logical {
+            with_database(&admin_url(), &self.base)
+        } else {
+            with_database(&admin_url(), &self.namespace(index))
+        }
+    }
+
+    /// The database of shard `index` (on the shared pool when logical).
+    pub fn namespace(&self, index: usize) -> String {
+        format!("{}_s{index}", self.base)
+    }
+
+    pub fn add_to(&self, mut builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
+        if self.logical {
+            builder = builder.shared_pool("main", self.url(0));
+        }
+        for i in 0..self.n {
+            builder = if self.logical {
+                builder.logical_shard(format!("s{i}"), "main", self.namespace(i))
+            } else {
+                builder.shard(format!("s{i}"), self.url(i))
+            };
+        }
+        builder
+    }
+
+    pub fn direct(&self, index: usize) -> Conn {
+        let mut conn = Conn::establish(&self.url(index)).expect("direct connection");
+        if self.logical {
+            let ns = self.namespace(index);
+            conn.batch_execute(&format!("CREATE DATABASE IF NOT EXISTS `{ns}`; USE `{ns}`"))
+                .expect("switch database");
+        }
+        conn
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = Conn::establish(&admin_url()) {
+            for i in 0..self.n {
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.namespace(i)));
+            }
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS `{}`", self.base));
+        }
+    }
+}
+
+/// A URL where nothing listens.
+pub fn unreachable_url() -> String {
+    "mysql://root@127.0.0.1:1/nowhere".to_owned()
+}

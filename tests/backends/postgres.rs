@@ -1,0 +1,121 @@
+//! PostgreSQL: physical shards are databases on the server at `PG_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); logical shards are schemas
+//! `shard_0..` in one database. Every database is created for the test and dropped after.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_sharding::ShardedPoolBuilder;
+
+use crate::common::{unique_name, with_database};
+
+pub type Conn = diesel::PgConnection;
+
+pub fn admin_url() -> String {
+    std::env::var("PG_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn admin() -> Conn {
+    let url = admin_url();
+    Conn::establish(&url).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {url}: {e}. Start it, or point PG_DATABASE_URL at a \
+             server where this user may create databases"
+        )
+    })
+}
+
+pub struct Databases {
+    base: String,
+    logical: bool,
+    n: usize,
+    admin_url: String,
+}
+
+impl Databases {
+    pub fn create(n: usize, logical: bool) -> Databases {
+        Databases::create_on(&admin_url(), n, logical)
+    }
+
+    /// Creates the databases on the server at `admin_url`.
+    pub fn create_on(admin_url: &str, n: usize, logical: bool) -> Databases {
+        let base = unique_name();
+        let mut admin = Conn::establish(admin_url)
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin_url}: {e}"));
+        for name in Databases::names(&base, n, logical) {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create database");
+        }
+        Databases {
+            base,
+            logical,
+            n,
+            admin_url: admin_url.to_owned(),
+        }
+    }
+
+    fn names(base: &str, n: usize, logical: bool) -> Vec<String> {
+        if logical {
+            vec![base.to_owned()]
+        } else {
+            (0..n).map(|i| format!("{base}_s{i}")).collect()
+        }
+    }
+
+    /// The URL of the physical database behind shard `index`.
+    pub fn url(&self, index: usize) -> String {
+        let name = if self.logical {
+            self.base.clone()
+        } else {
+            format!("{}_s{index}", self.base)
+        };
+        with_database(&self.admin_url, &name)
+    }
+
+    pub fn namespace(&self, index: usize) -> String {
+        format!("shard_{index}")
+    }
+
+    pub fn add_to(&self, mut builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
+        if self.logical {
+            builder = builder.shared_pool("main", self.url(0));
+        }
+        for i in 0..self.n {
+            builder = if self.logical {
+                builder.logical_shard(format!("s{i}"), "main", self.namespace(i))
+            } else {
+                builder.shard(format!("s{i}"), self.url(i))
+            };
+        }
+        builder
+    }
+
+    pub fn direct(&self, index: usize) -> Conn {
+        let mut conn = Conn::establish(&self.url(index)).expect("direct connection");
+        if self.logical {
+            let ns = self.namespace(index);
+            conn.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {ns}; SET search_path TO {ns}"
+            ))
+            .expect("switch schema");
+        }
+        conn
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = Conn::establish(&self.admin_url) {
+            for name in Databases::names(&self.base, self.n, self.logical) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A URL where nothing listens.
+pub fn unreachable_url() -> String {
+    "postgres://postgres@127.0.0.1:1/nowhere".to_owned()
+}

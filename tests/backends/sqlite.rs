@@ -1,0 +1,56 @@
+//! SQLite: each shard a file in a fresh temporary directory.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_sharding::ShardedPoolBuilder;
+
+pub type Conn = diesel::SqliteConnection;
+
+/// The shards' files; the directory goes away with this value.
+pub struct Databases {
+    dir: tempfile::TempDir,
+    n: usize,
+}
+
+impl Databases {
+    pub fn create(n: usize, logical: bool) -> Databases {
+        assert!(!logical, "SQLite has no logical shards");
+        Databases {
+            dir: tempfile::tempdir().expect("temp dir"),
+            n,
+        }
+    }
+
+    fn path(&self, index: usize) -> String {
+        self.dir
+            .path()
+            .join(format!("s{index}.db"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Adds shards `s0..` in order.
+    pub fn add_to(&self, mut builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
+        for i in 0..self.n {
+            builder = builder.shard(format!("s{i}"), self.path(i));
+        }
+        builder
+    }
+
+    /// A connection to shard `index` that bypasses the pool.
+    pub fn direct(&self, index: usize) -> Conn {
+        let mut conn = Conn::establish(&self.path(index)).expect("direct connection");
+        conn.batch_execute("PRAGMA busy_timeout = 5000;")
+            .expect("busy timeout");
+        conn
+    }
+}
+
+/// A shard URL nothing can open: a file in a directory that does not exist.
+pub fn unreachable_url() -> String {
+    std::env::temp_dir()
+        .join("diesel-sharding-no-such-dir")
+        .join("x.db")
+        .to_string_lossy()
+        .into_owned()
+}

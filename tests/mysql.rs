@@ -1,0 +1,10 @@
+//! The suite on MySQL/MariaDB, one database (and pool) per shard.
+
+#[allow(clippy::duplicate_mod)]
+#[path = "backends/mysql.rs"]
+pub mod backend;
+
+/// Whether the shards are logical (namespaces on a shared pool).
+pub const LOGICAL: bool = false;
+
+suite!();

@@ -1,0 +1,14 @@
+//! The suite on PostgreSQL, one database (and pool) per shard.
+
+#[allow(clippy::duplicate_mod)]
+#[path = "backends/postgres.rs"]
+pub mod backend;
+
+/// Whether the shards are logical (namespaces on a shared pool).
+pub const LOGICAL: bool = false;
+
+suite!();
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/two_servers.rs"]
+mod two_servers;
