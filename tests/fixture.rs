@@ -10,7 +10,9 @@ use diesel::prelude::*;
 use diesel_sharding::prelude::*;
 use diesel_sharding::{HashRouter, RoutingKey, ShardedPoolBuilder};
 
-pub use super::backend::{unreachable_url, Conn, Databases};
+pub use super::backend::{
+    sleep_sql, sum_sql, unreachable_url, with_sleep, Conn, Databases, STATEMENT_TIMEOUT,
+};
 use super::LOGICAL;
 use crate::common::*;
 

@@ -35,6 +35,9 @@ macro_rules! suite {
         #[path = "suite/errors.rs"]
         mod errors;
         #[allow(clippy::duplicate_mod)]
+        #[path = "suite/fanout.rs"]
+        mod fanout;
+        #[allow(clippy::duplicate_mod)]
         #[path = "suite/migrations.rs"]
         mod migrations;
         #[allow(clippy::duplicate_mod)]

@@ -2,7 +2,8 @@
 
 use diesel::QueryResult;
 
-use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
+use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
+use crate::{Error, Result, ShardBackend, ShardedConnection, ShardedPool};
 
 mod sealed {
     #[allow(unreachable_pub)]
@@ -39,6 +40,16 @@ pub trait ShardAccess: sealed::Sealed {
         index: usize,
         f: impl FnOnce(&mut Self::Connection) -> QueryResult<R>,
     ) -> Result<R>;
+
+    /// Runs `job` once per item, on the shard at the item's index, as `options` say
+    /// (in parallel or not, time-limited or not). Results come back in shard order.
+    #[doc(hidden)]
+    fn run_many<T: Send, R: Send>(
+        &mut self,
+        items: Vec<(usize, T)>,
+        options: RunOptions,
+        job: &(dyn Fn(T, &mut Self::Connection) -> QueryResult<R> + Sync),
+    ) -> Vec<(usize, Result<R>)>;
 }
 
 impl<Conn: ShardBackend> sealed::Sealed for &ShardedPool<Conn> {}
@@ -56,7 +67,21 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
         let mut conn = self.checkout(index)?;
-        f(&mut conn).map_err(crate::Error::on_shard(self.id(index)))
+        f(&mut conn).map_err(Error::on_shard(self.id(index)))
+    }
+
+    fn run_many<T: Send, R: Send>(
+        &mut self,
+        items: Vec<(usize, T)>,
+        options: RunOptions,
+        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
+    ) -> Vec<(usize, Result<R>)> {
+        let pool: &ShardedPool<Conn> = self;
+        run_items(items, options.parallelism, &|index, item| {
+            let mut conn = pool.checkout_within(index, options.timeout)?;
+            with_statement_timeout(&mut *conn, options.timeout, |conn| job(item, conn))
+                .map_err(Error::on_shard(pool.id(index)))
+        })
     }
 }
 
@@ -75,5 +100,14 @@ impl<Conn: ShardBackend> ShardAccess for &mut ShardedConnection<Conn> {
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
         ShardedConnection::run_at(self, index, f)
+    }
+
+    fn run_many<T: Send, R: Send>(
+        &mut self,
+        items: Vec<(usize, T)>,
+        options: RunOptions,
+        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
+    ) -> Vec<(usize, Result<R>)> {
+        ShardedConnection::run_many(self, items, options, job)
     }
 }

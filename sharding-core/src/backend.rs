@@ -1,5 +1,7 @@
 //! What a database backend must provide to hold shards.
 
+use std::time::Duration;
+
 use diesel::connection::LoadConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::QueryResult;
@@ -43,6 +45,14 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
     fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
         let _ = conn;
         Ok(())
+    }
+
+    /// Limits how long each statement on this connection may run (`None` lifts the
+    /// limit). Returns `false` when the backend cannot limit statements (SQLite), in
+    /// which case only the checkout is time-limited.
+    fn set_statement_timeout(conn: &mut Self, limit: Option<Duration>) -> QueryResult<bool> {
+        let _ = (conn, limit);
+        Ok(false)
     }
 
     /// Points the connection at the logical shard `name` (already validated as a plain
@@ -122,6 +132,8 @@ mod sqlite {
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use std::time::Duration;
+
     use diesel::connection::SimpleConnection;
     use diesel::{PgConnection, QueryResult};
 
@@ -144,6 +156,12 @@ mod postgres {
             }
         }
 
+        fn set_statement_timeout(conn: &mut Self, limit: Option<Duration>) -> QueryResult<bool> {
+            let ms = limit.map_or(0, |d| d.as_millis().max(1));
+            conn.batch_execute(&format!("SET statement_timeout = {ms}"))?;
+            Ok(true)
+        }
+
         fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
             conn.batch_execute(&format!("SET search_path TO \"{name}\""))
         }
@@ -156,6 +174,8 @@ mod postgres {
 
 #[cfg(feature = "mysql")]
 mod mysql {
+    use std::time::Duration;
+
     use diesel::connection::{CacheSize, SimpleConnection};
     use diesel::{Connection, MysqlConnection, QueryResult};
 
@@ -182,6 +202,20 @@ mod mysql {
         fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
             conn.set_prepared_statement_cache_size(CacheSize::Disabled);
             Ok(())
+        }
+
+        /// MariaDB's `max_statement_time` (seconds), else MySQL's `max_execution_time`
+        /// (milliseconds, `SELECT`s only).
+        fn set_statement_timeout(conn: &mut Self, limit: Option<Duration>) -> QueryResult<bool> {
+            let secs = limit.map_or(0.0, |d| d.as_secs_f64().max(0.001));
+            match conn.batch_execute(&format!("SET SESSION max_statement_time = {secs:.3}")) {
+                Ok(()) => Ok(true),
+                Err(_) => {
+                    let ms = limit.map_or(0, |d| d.as_millis().max(1));
+                    conn.batch_execute(&format!("SET SESSION max_execution_time = {ms}"))?;
+                    Ok(true)
+                }
+            }
         }
 
         fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {

@@ -3,13 +3,16 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use crate::backend::invalid_namespace;
 use crate::pool::{PoolInner, ShardPool, ShardSlot};
-use crate::{Error, HashRouter, Result, Router, ShardBackend, ShardId, ShardedPool};
+use crate::{
+    AllCandidates, Error, HashRouter, IdChooser, Result, Router, ShardBackend, ShardId, ShardedPool,
+};
 
 /// Where a shard's connections come from.
 enum ShardSource<Conn: ShardBackend> {
@@ -51,6 +54,8 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     insert_batch_rows: usize,
+    customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
+    id_chooser: Box<dyn IdChooser>,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -90,6 +95,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             insert_batch_rows: 500,
+            customizer: None,
+            id_chooser: Box::new(AllCandidates),
             _conn: PhantomData,
         }
     }
@@ -214,6 +221,26 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Runs your own setup on every new connection of every shard (after the backend's
+    /// own, such as SQLite's pragmas), like r2d2's `connection_customizer`. Defaults to
+    /// none.
+    pub fn connection_customizer(
+        mut self,
+        customizer: Box<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>,
+    ) -> Self {
+        self.customizer = Some(Arc::from(customizer));
+        self
+    }
+
+    /// Sets how [`find_anywhere`](crate::FindAnywhereDsl::find_anywhere) narrows the
+    /// shards that may hold an id. Defaults to [`AllCandidates`]: every shard is asked.
+    /// Any [`Router`] is also an id chooser (for ids that encode their shard, or id
+    /// ranges per shard).
+    pub fn id_chooser(mut self, chooser: impl IdChooser) -> Self {
+        self.id_chooser = Box::new(chooser);
+        self
+    }
+
     /// Validates the configuration, opens `min_idle` connections to every shard and
     /// returns the pool.
     ///
@@ -245,13 +272,14 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             idle_timeout: self.idle_timeout,
             max_lifetime: self.max_lifetime,
             connect_now,
+            customizer: self.customizer.clone(),
         };
         let mut pools = Vec::new();
         let mut shared_index = HashMap::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
             shared_index.insert(name.clone(), pools.len());
-            pools.push(settings.build::<Conn>(&label, url, true)?);
+            pools.push(settings.build(&label, url, true)?);
         }
         let mut slots = Vec::with_capacity(self.shards.len());
         for (id, source) in self.shards {
@@ -261,7 +289,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Url(url) => {
-                    pools.push(settings.build::<Conn>(&id, &url, false)?);
+                    pools.push(settings.build(&id, &url, false)?);
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Logical { pool, namespace } => ShardSlot {
@@ -277,6 +305,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             slots,
             pools,
             self.router,
+            self.id_chooser,
             self.insert_batch_rows,
         )))
     }
@@ -350,7 +379,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 }
 
 /// The r2d2 settings every pool of a builder shares.
-struct PoolSettings {
+struct PoolSettings<Conn> {
+    customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
     max_size: u32,
     min_idle: Option<u32>,
     connection_timeout: Duration,
@@ -360,14 +390,9 @@ struct PoolSettings {
     connect_now: bool,
 }
 
-impl PoolSettings {
+impl<Conn: ShardBackend> PoolSettings<Conn> {
     /// Builds one r2d2 pool; `label` names it in errors.
-    fn build<Conn: ShardBackend>(
-        &self,
-        label: &ShardId,
-        url: &str,
-        shared: bool,
-    ) -> Result<ShardPool<Conn>> {
+    fn build(&self, label: &ShardId, url: &str, shared: bool) -> Result<ShardPool<Conn>> {
         let prepared = Conn::prepare_database(url);
         if self.connect_now {
             prepared.map_err(|e| Error::Connect {
@@ -382,7 +407,10 @@ impl PoolSettings {
             .test_on_check_out(self.test_on_check_out)
             .idle_timeout(self.idle_timeout)
             .max_lifetime(self.max_lifetime)
-            .connection_customizer(Box::new(OnConnect { shared }));
+            .connection_customizer(Box::new(OnConnect {
+                shared,
+                user: self.customizer.clone(),
+            }));
         let manager = ConnectionManager::<Conn>::new(url);
         if self.connect_now {
             builder.build(manager).map_err(|e| Error::Connect {
@@ -397,17 +425,34 @@ impl PoolSettings {
 
 /// Runs [`ShardBackend::on_connect`] (and, on shared pools,
 /// [`ShardBackend::on_connect_shared`]) on each new physical connection.
-#[derive(Debug, Clone, Copy)]
-struct OnConnect {
+struct OnConnect<Conn> {
     shared: bool,
+    user: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
 }
 
-impl<Conn: ShardBackend> CustomizeConnection<Conn, diesel::r2d2::Error> for OnConnect {
+impl<Conn> fmt::Debug for OnConnect<Conn> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnConnect")
+            .field("shared", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Conn: ShardBackend> CustomizeConnection<Conn, diesel::r2d2::Error> for OnConnect<Conn> {
     fn on_acquire(&self, conn: &mut Conn) -> std::result::Result<(), diesel::r2d2::Error> {
         Conn::on_connect(conn).map_err(diesel::r2d2::Error::QueryError)?;
         if self.shared {
             Conn::on_connect_shared(conn).map_err(diesel::r2d2::Error::QueryError)?;
         }
-        Ok(())
+        match &self.user {
+            Some(user) => user.on_acquire(conn),
+            None => Ok(()),
+        }
+    }
+
+    fn on_release(&self, conn: Conn) {
+        if let Some(user) = &self.user {
+            user.on_release(conn);
+        }
     }
 }

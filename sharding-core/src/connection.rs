@@ -1,6 +1,7 @@
 //! [`ShardedConnection`]: the unit of work, one connection per shard at most.
 
 use std::fmt;
+use std::time::Duration;
 
 use diesel::associations::HasTable;
 use diesel::connection::Connection;
@@ -9,6 +10,7 @@ use diesel::query_builder::InsertStatement;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::QueryResult;
 
+use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
 use crate::model::TableOf;
 use crate::pool::ShardPooledConnection;
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
@@ -88,11 +90,58 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     }
 
     pub(crate) fn checked_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
+        self.checked_out_within(index, None)
+    }
+
+    /// The held connection to the shard at `index`, checked out (waiting at most
+    /// `timeout`) if not held yet.
+    fn checked_out_within(
+        &mut self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<&mut ShardPooledConnection<Conn>> {
         let slot = &mut self.held[index];
         match slot {
             Some(conn) => Ok(conn),
-            None => Ok(slot.insert(self.pool.checkout(index)?)),
+            None => Ok(slot.insert(self.pool.checkout_within(index, timeout)?)),
         }
+    }
+
+    /// Runs `job` per item on this unit of work's connections, checking out the missing
+    /// ones first; in parallel across shards when `options` allow.
+    pub(crate) fn run_many<T: Send, R: Send>(
+        &mut self,
+        items: Vec<(usize, T)>,
+        options: RunOptions,
+        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
+    ) -> Vec<(usize, Result<R>)> {
+        let mut results = Vec::with_capacity(items.len());
+        let mut ready = Vec::with_capacity(items.len());
+        for (index, item) in items {
+            match self.checked_out_within(index, options.timeout) {
+                Ok(_) => ready.push((index, item)),
+                Err(e) => results.push((index, Err(e))),
+            }
+        }
+        let pool = self.pool.clone();
+        let mut conns: Vec<Option<&mut ShardPooledConnection<Conn>>> =
+            self.held.iter_mut().map(Option::as_mut).collect();
+        let mut work = Vec::with_capacity(ready.len());
+        for (index, item) in ready {
+            if let Some(conn) = conns[index].take() {
+                work.push((index, (item, conn)));
+            }
+        }
+        results.extend(run_items(
+            work,
+            options.parallelism,
+            &|index, (item, conn)| {
+                with_statement_timeout(&mut **conn, options.timeout, |conn| job(item, conn))
+                    .map_err(Error::on_shard(pool.id(index)))
+            },
+        ));
+        results.sort_by_key(|(index, _)| *index);
+        results
     }
 
     /// Like `checked_out`, making sure a logical shard's namespace exists first.

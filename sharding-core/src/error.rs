@@ -180,7 +180,7 @@ pub enum Error {
         "migrations failed on {} shard(s): {}; shards migrated: [{}]. Fix the failing migration \
          and run again: migrated shards are skipped",
         failures.len(),
-        failures.iter().map(|f| format!("`{}`: {}", f.shard, f.error)).collect::<Vec<_>>().join("; "),
+        list_failures(failures),
         crate::shard_id::list_ids(migrated)
     )]
     Migrations {
@@ -188,6 +188,47 @@ pub enum Error {
         failures: Vec<ShardFailure>,
         /// The shards that are up to date.
         migrated: Vec<ShardId>,
+    },
+
+    /// Diesel's migration harness failed on a shard.
+    #[error("migration failed on shard `{shard}`: {source}")]
+    Migration {
+        /// The shard.
+        shard: ShardId,
+        /// The harness's error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A fan-out query failed on some shards (with the default fail-fast policy). Use
+    /// `.allow_partial()` to get the healthy shards' rows along with the failures.
+    #[error("query failed on {} of the shards: {}", failures.len(), list_failures(failures))]
+    FanOut {
+        /// Every failing shard and its cause.
+        failures: Vec<ShardFailure>,
+    },
+
+    /// A get-by-id found the id on more than one shard.
+    #[error(
+        "id {id} was found on several shards ([{}]): ids must be unique across shards; fix the \
+         duplicate rows, or query one shard with `.set_shard(id)`",
+        crate::shard_id::list_ids(shards)
+    )]
+    Ambiguous {
+        /// The id, formatted.
+        id: String,
+        /// The shards that hold it.
+        shards: Vec<ShardId>,
+    },
+
+    /// A shard returned rows that are not sorted by the merge key.
+    #[error(
+        "shard `{shard}` returned rows out of the merge order: the query's ORDER BY must sort by \
+         the same key, in the same direction, as the merge key function"
+    )]
+    OutOfOrder {
+        /// The shard whose rows were out of order.
+        shard: ShardId,
     },
 
     /// A multi-shard insert failed on one shard. Each shard's rows are written in one
@@ -215,7 +256,15 @@ pub struct ShardFailure {
     /// The shard that failed.
     pub shard: ShardId,
     /// Why it failed.
-    pub error: BoxError,
+    pub error: Error,
+}
+
+fn list_failures(failures: &[ShardFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("`{}`: {}", f.shard, f.error))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -237,7 +286,9 @@ impl Error {
             | Error::Connect { shard, .. }
             | Error::PoolTimeout { shard, .. }
             | Error::Query { shard, .. }
-            | Error::PartialInsert { shard, .. } => Some(shard),
+            | Error::PartialInsert { shard, .. }
+            | Error::Migration { shard, .. }
+            | Error::OutOfOrder { shard, .. } => Some(shard),
             _ => None,
         }
     }

@@ -50,9 +50,9 @@
 //!     .load(&pool)?;
 //! assert_eq!(notes, ["hello"]);
 //!
-//! // One count per shard.
-//! let counts = orders::table.count().all_shards().get_result_per_shard::<i64, _>(&pool)?;
-//! assert_eq!(counts.iter().map(|c| **c).sum::<i64>(), 1);
+//! // Counted on every shard in parallel, and summed.
+//! let total = orders::table.count().all_shards().count(&pool)?;
+//! assert_eq!(total, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -64,6 +64,7 @@ mod backend;
 mod builder;
 mod connection;
 mod error;
+mod fanout;
 mod key;
 mod migrations;
 mod model;
@@ -78,12 +79,16 @@ pub use backend::ShardBackend;
 pub use builder::ShardedPoolBuilder;
 pub use connection::ShardedConnection;
 pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
+pub use fanout::{
+    AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
+    MergeBy, Merged, PartialResult, Summable,
+};
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
 pub use model::{ShardKeyed, ShardedTable, TableOf};
 pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
 pub use query::{
-    AllShards, KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
+    KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
     StatementKeyColumn, StatementRoutingDsl,
 };
 pub use router::{

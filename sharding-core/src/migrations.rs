@@ -58,12 +58,9 @@ where
                 (**conn)
                     .run_pending_migrations(Borrowed(&source))
                     .map(|versions| versions.iter().map(ToString::to_string).collect())
-                    .map_err(|error| Error::Migrations {
-                        failures: vec![ShardFailure {
-                            shard: shard.clone(),
-                            error,
-                        }],
-                        migrated: Vec::new(),
+                    .map_err(|source| Error::Migration {
+                        shard: shard.clone(),
+                        source,
                     })
             });
             if !was_held {
@@ -71,11 +68,7 @@ where
             }
             match outcome {
                 Ok(applied) => report.shards.push((shard, applied)),
-                Err(Error::Migrations { failures: f, .. }) => failures.extend(f),
-                Err(other) => failures.push(ShardFailure {
-                    shard,
-                    error: Box::new(other),
-                }),
+                Err(error) => failures.push(ShardFailure { shard, error }),
             }
         }
         if failures.is_empty() {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::insertable::Insertable;
 use diesel::migration::MigrationSource;
@@ -14,7 +15,7 @@ use diesel_migrations::MigrationHarness;
 
 use crate::shard_id::list_ids;
 use crate::{
-    Error, MigrationReport, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey,
+    Error, IdChooser, MigrationReport, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey,
     ShardKeyed, ShardedConnection, ShardedPoolBuilder, TableOf,
 };
 
@@ -30,6 +31,7 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     pools: Vec<ShardPool<Conn>>,
     index: HashMap<ShardId, usize>,
     router: Box<dyn Router>,
+    id_chooser: Box<dyn IdChooser>,
     insert_batch_rows: usize,
     namespace_switches: AtomicU64,
 }
@@ -59,6 +61,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         slots: Vec<ShardSlot>,
         pools: Vec<ShardPool<Conn>>,
         router: Box<dyn Router>,
+        id_chooser: Box<dyn IdChooser>,
         insert_batch_rows: usize,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
@@ -68,6 +71,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             pools,
             index,
             router,
+            id_chooser,
             insert_batch_rows,
             namespace_switches: AtomicU64::new(0),
         }
@@ -142,6 +146,11 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The router in use.
     pub fn router(&self) -> &dyn Router {
         &*self.inner.router
+    }
+
+    /// The id chooser in use (see [`ShardedPoolBuilder::id_chooser`]).
+    pub fn id_chooser(&self) -> &dyn IdChooser {
+        &*self.inner.id_chooser
     }
 
     /// The shard that owns `key`, according to the router.
@@ -294,7 +303,17 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     pub(crate) fn checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
-        let mut conn = self.raw_checkout(index)?;
+        self.checkout_within(index, None)
+    }
+
+    /// Checks out a connection to the shard at `index`, waiting at most `timeout` (the
+    /// pool's connection timeout when `None`), switched to its namespace.
+    pub(crate) fn checkout_within(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ShardPooledConnection<Conn>> {
+        let mut conn = self.raw_checkout(index, timeout)?;
         if let Some(namespace) = &self.inner.slots[index].namespace {
             self.switch_to(index, namespace, &mut conn)?;
         }
@@ -307,7 +326,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
     ) -> Result<ShardPooledConnection<Conn>> {
         let slot = &self.inner.slots[index];
-        let mut conn = self.raw_checkout(index)?;
+        let mut conn = self.raw_checkout(index, None)?;
         if let Some(namespace) = &slot.namespace {
             self.create_namespace(index, &mut conn)?;
             self.switch_to(index, namespace, &mut conn)?;
@@ -326,13 +345,19 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// A connection from the shard's physical pool, not yet switched.
-    fn raw_checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
+    fn raw_checkout(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ShardPooledConnection<Conn>> {
         let pool = &self.inner.pools[self.inner.slots[index].pool];
-        pool.get().map_err(|source| Error::PoolTimeout {
-            shard: self.inner.ids[index].clone(),
-            timeout: pool.connection_timeout(),
-            source,
-        })
+        let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
+        pool.get_timeout(timeout)
+            .map_err(|source| Error::PoolTimeout {
+                shard: self.inner.ids[index].clone(),
+                timeout,
+                source,
+            })
     }
 
     /// Points `conn` at `namespace` unless it is there already.

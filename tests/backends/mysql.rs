@@ -108,3 +108,24 @@ impl Drop for Databases {
 pub fn unreachable_url() -> String {
     "mysql://root@127.0.0.1:1/nowhere".to_owned()
 }
+
+/// `SUM(column)` as a BIGINT.
+pub fn sum_sql(column: &str) -> String {
+    format!("CAST(SUM({column}) AS SIGNED)")
+}
+
+/// Nothing to register: MySQL has `SLEEP`.
+pub fn with_sleep(builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
+    builder
+}
+
+/// A query that sleeps `ms` milliseconds and returns one row with a BIGINT column `x`.
+pub fn sleep_sql(ms: u64) -> String {
+    format!(
+        "SELECT CAST(SLEEP({}) AS SIGNED) + {ms} AS x",
+        ms as f64 / 1000.0
+    )
+}
+
+/// Whether statements can be time-limited.
+pub const STATEMENT_TIMEOUT: bool = true;

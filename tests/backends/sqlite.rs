@@ -54,3 +54,37 @@ pub fn unreachable_url() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// `SUM(column)` as a BIGINT.
+pub fn sum_sql(column: &str) -> String {
+    format!("SUM({column})")
+}
+
+diesel::define_sql_function! {
+    /// Sleeps `ms` milliseconds and returns `ms` (registered on test connections).
+    fn sleep_ms(ms: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+
+/// Registers `sleep_ms` on every connection of the pool being built.
+pub fn with_sleep(builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
+    #[derive(Debug)]
+    struct Sleepy;
+    impl diesel::r2d2::CustomizeConnection<Conn, diesel::r2d2::Error> for Sleepy {
+        fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
+            sleep_ms_utils::register_impl(conn, |ms: i64| {
+                std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+                ms
+            })
+            .map_err(diesel::r2d2::Error::QueryError)
+        }
+    }
+    builder.connection_customizer(Box::new(Sleepy))
+}
+
+/// A query that sleeps `ms` milliseconds and returns one row with a BIGINT column `x`.
+pub fn sleep_sql(ms: u64) -> String {
+    format!("SELECT sleep_ms({ms}) AS x")
+}
+
+/// Whether statements can be time-limited (not on SQLite).
+pub const STATEMENT_TIMEOUT: bool = false;

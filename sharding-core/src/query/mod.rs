@@ -3,17 +3,18 @@
 //! * [`KeyRoutingDsl::for_key`] adds `WHERE key_column = key` and runs on the key's shard;
 //! * [`KeyRoutingDsl::for_keys`] runs on each shard with only that shard's keys;
 //! * [`ShardPinDsl::set_shard`] runs any query on the shard you name;
-//! * [`ShardPinDsl::all_shards`] runs any query on every shard, one after another, and
-//!   tags each row with its shard.
+//! * [`ShardPinDsl::all_shards`] runs any query on every shard, in parallel, with its
+//!   results merged (see [`FanOut`](crate::FanOut)).
 //!
 //! The wrappers keep Diesel's query builder: `.filter()`, `.order()`, `.limit()`,
 //! `.select()`, `.count()`… still work after routing.
 
 mod forward;
+pub(crate) use forward::forward_query_dsl;
 mod multi;
 mod routed;
 
-pub use multi::{AllShards, MultiRouted};
+pub use multi::MultiRouted;
 pub use routed::{
     KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,
 };

@@ -10,8 +10,9 @@ use diesel::query_dsl::LoadQuery;
 use diesel::{QuerySource, RunQueryDsl, Table};
 
 use super::forward::forward_query_dsl;
-use super::multi::{AllShards, MultiRouted};
+use super::multi::MultiRouted;
 use super::KeyPredicates;
+use crate::fanout::FanOut;
 use crate::{
     Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedPool,
     ShardedTable,
@@ -273,10 +274,10 @@ pub trait ShardPinDsl: Sized {
         }
     }
 
-    /// Runs the query on every shard, one after another, and tags each row with its
-    /// shard. Rows are concatenated in shard order; no merging or re-sorting is done.
-    fn all_shards(self) -> AllShards<Self> {
-        AllShards::new(self)
+    /// Runs the query on every shard (in parallel by default), for a result merged in
+    /// the shape you choose: see [`FanOut`].
+    fn all_shards(self) -> FanOut<Self> {
+        FanOut::new(self)
     }
 }
 

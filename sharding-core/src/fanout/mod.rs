@@ -1,0 +1,476 @@
+//! Fan-out: one query on many shards, run in parallel, with its results merged.
+
+pub(crate) mod exec;
+mod id;
+mod merge;
+mod policy;
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use diesel::dsl::Limit;
+use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl};
+use diesel::query_dsl::LoadQuery;
+use diesel::{QueryResult, RunQueryDsl};
+
+pub(crate) use exec::{Parallelism, RunOptions};
+pub use id::{AllCandidates, FindAnywhereDsl, IdChooser};
+pub use merge::Summable;
+pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
+
+use crate::error::ShardFailure;
+use crate::{Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded, ShardedPool};
+
+/// Each healthy shard's result, and the failures.
+type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
+
+/// Which shards a fan-out runs on.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    All,
+    Shards(Vec<ShardId>),
+    Id(OwnedKey),
+    MissingId,
+}
+
+/// A query to run on several shards. Made by
+/// [`all_shards`](crate::ShardPinDsl::all_shards) or
+/// [`find_anywhere`](FindAnywhereDsl::find_anywhere).
+///
+/// [`all_shards`](crate::ShardPinDsl::all_shards) turns any Diesel query into a
+/// [`FanOut`]. Choose the shards ([`on_shards`](FanOut::on_shards)), how they run
+/// ([`sequential`](FanOut::sequential), [`max_parallelism`](FanOut::max_parallelism)),
+/// a per-shard time limit ([`timeout`](FanOut::timeout)) and what a failing shard does
+/// ([`allow_partial`](FanOut::allow_partial)); then pick the shape of the result:
+///
+/// | method | per-shard query returns | result |
+/// |---|---|---|
+/// | [`load`](FanOut::load) | rows | every row, tagged with its shard, in shard order |
+/// | [`merge_by`](FanOut::merge_by)`(key).limit(n)` | rows sorted by `key` | one list sorted by `key`, cut to `offset, limit` |
+/// | [`count`](FanOut::count) | `COUNT(*)` | the total |
+/// | [`sum`](FanOut::sum), [`min`](FanOut::min), [`max`](FanOut::max) | `SUM`/`MIN`/`MAX` | the combined value |
+/// | [`avg`](FanOut::avg) | `(SUM(x), COUNT(x))` | the true average (never an average of averages) |
+/// | [`merge_groups`](FanOut::merge_groups) | `(key, value)` per group | one row per key, values combined |
+/// | [`get_result_per_shard`](FanOut::get_result_per_shard) | one row | one value per shard |
+/// | [`get_unique`](FanOut::get_unique) | at most one row | the row, or [`Error::Ambiguous`](crate::Error::Ambiguous) if two shards have one |
+/// | [`execute`](FanOut::execute), [`execute_per_shard`](FanOut::execute_per_shard) | rows affected | the total, or each shard's count |
+///
+/// Each shard uses one connection for the query. With the default [`FailFast`] policy
+/// any failing shard fails the call with an error naming every failing shard; with
+/// [`AllowPartial`] the healthy shards' result comes back with the failures in a
+/// [`PartialResult`].
+///
+/// There is no implicit fan-out: a query without a key runs on several shards only
+/// through `all_shards()`, `for_keys()` or `find_anywhere()`, so a forgotten key filter
+/// does not compile rather than silently querying every shard.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// use sharding_core::ShardPinDsl;
+/// use std::time::Duration;
+/// # diesel::table! { orders (id) { id -> BigInt, amount_cents -> BigInt, } }
+///
+/// let total_orders = orders::table
+///     .count()
+///     .all_shards()
+///     .timeout(Duration::from_secs(2))
+///     .allow_partial();
+/// // total_orders.count(&pool)? -> PartialResult<i64>
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a fan-out does nothing until it is run with `.load(&pool)`, `.count(&pool)`, …"]
+pub struct FanOut<Q, P = FailFast> {
+    query: Q,
+    target: Target,
+    options: RunOptions,
+    _policy: PhantomData<fn() -> P>,
+}
+
+impl<Q> FanOut<Q, FailFast> {
+    pub(crate) fn new(query: Q) -> Self {
+        FanOut::with_target(query, Target::All)
+    }
+
+    pub(crate) fn with_target(query: Q, target: Target) -> Self {
+        FanOut {
+            query,
+            target,
+            options: RunOptions::default(),
+            _policy: PhantomData,
+        }
+    }
+}
+
+impl<Q, P> FanOut<Q, P> {
+    fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> FanOut<Q2, P> {
+        FanOut {
+            query: f(self.query),
+            target: self.target,
+            options: self.options,
+            _policy: PhantomData,
+        }
+    }
+}
+
+crate::query::forward_query_dsl!(FanOut<Q, P>);
+
+impl<Q, P: FailurePolicy> FanOut<Q, P> {
+    fn with_policy<P2>(self) -> FanOut<Q, P2> {
+        FanOut {
+            query: self.query,
+            target: self.target,
+            options: self.options,
+            _policy: PhantomData,
+        }
+    }
+
+    /// Runs on these shards only (in pool order) instead of all. An unknown id fails
+    /// the call with [`Error::UnknownShard`] before anything runs.
+    pub fn on_shards<I, S>(mut self, shards: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<ShardId>,
+    {
+        self.target = Target::Shards(shards.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Runs one shard after another on the caller's thread. Defaults to parallel.
+    pub fn sequential(mut self) -> Self {
+        self.options.parallelism = Parallelism::Sequential;
+        self
+    }
+
+    /// Runs at most `n` shards at once (at least 1). Defaults to all shards at once.
+    pub fn max_parallelism(mut self, n: usize) -> Self {
+        self.options.parallelism = Parallelism::Parallel(Some(n.max(1)));
+        self
+    }
+
+    /// Limits each shard's connection checkout to `limit`, and each shard's statement
+    /// too where the backend can (PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, MySQL `max_execution_time`; SQLite only limits the checkout).
+    /// A shard over its limit counts as failed. Defaults to the pool's connection timeout
+    /// and no statement limit.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.options.timeout = Some(limit);
+        self
+    }
+
+    /// Returns the healthy shards' result with the list of failing shards instead of
+    /// failing: see [`PartialResult`].
+    pub fn allow_partial(self) -> FanOut<Q, AllowPartial> {
+        self.with_policy()
+    }
+
+    /// Fails the whole call if any shard fails (the default).
+    pub fn fail_fast(self) -> FanOut<Q, FailFast> {
+        self.with_policy()
+    }
+
+    /// The Diesel query inside.
+    pub fn into_query(self) -> Q {
+        self.query
+    }
+
+    /// The shards this fan-out would run on in `pool`, in pool order.
+    pub fn shards<'p, Conn: ShardBackend>(
+        &self,
+        pool: &'p ShardedPool<Conn>,
+    ) -> Result<Vec<&'p ShardId>> {
+        Ok(self
+            .indices(pool)?
+            .into_iter()
+            .map(|i| pool.id(i))
+            .collect())
+    }
+
+    fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {
+        let mut indices = match &self.target {
+            Target::All => (0..pool.shard_ids().len()).collect(),
+            Target::Shards(ids) => ids
+                .iter()
+                .map(|id| pool.shard_index(id.as_str()))
+                .collect::<Result<Vec<_>>>()?,
+            Target::Id(id) => pool
+                .id_chooser()
+                .candidates(id.as_routing_key(), pool.shard_ids())?
+                .iter()
+                .map(|id| pool.shard_index(id.as_str()))
+                .collect::<Result<Vec<_>>>()?,
+            Target::MissingId => return Err(Error::MissingKey { what: "query" }),
+        };
+        indices.sort_unstable();
+        indices.dedup();
+        Ok(indices)
+    }
+
+    /// Runs `job` with a copy of the query on every target shard.
+    fn run<A, R>(
+        &self,
+        access: &mut A,
+        job: impl Fn(Q, &mut A::Connection) -> QueryResult<R> + Sync,
+    ) -> Result<PerShard<R>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send,
+        R: Send,
+    {
+        let pool = access.sharded_pool().clone();
+        let items = self
+            .indices(&pool)?
+            .into_iter()
+            .map(|i| (i, self.query.clone()))
+            .collect();
+        let results = access.run_many(items, self.options, &job);
+        let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
+        Ok((
+            oks.into_iter()
+                .map(|(i, r)| (pool.id(i).clone(), r))
+                .collect(),
+            failures,
+        ))
+    }
+
+    /// Every row of every shard, tagged with its shard, in shard order.
+    pub fn load<'query, U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        U: Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let rows = oks
+            .into_iter()
+            .flat_map(|(shard, rows)| {
+                rows.into_iter()
+                    .map(move |row| Sharded::new(shard.clone(), row))
+            })
+            .collect();
+        P::finish(rows, failures)
+    }
+
+    /// One row from each shard (a `COUNT(*)`, say), tagged with its shard.
+    pub fn get_result_per_shard<'query, U, A>(
+        self,
+        mut access: A,
+    ) -> Result<P::Output<Vec<Sharded<U>>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        U: Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<U>(conn))?;
+        P::finish(
+            oks.into_iter().map(|(s, v)| Sharded::new(s, v)).collect(),
+            failures,
+        )
+    }
+
+    /// The sum of every shard's `COUNT(*)`.
+    pub fn count<'query, A>(self, mut access: A) -> Result<P::Output<i64>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, i64>,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<i64>(conn))?;
+        P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
+    }
+
+    /// The sum of every shard's SQL `SUM` (`None` when no shard had a row).
+    pub fn sum<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
+        T: std::ops::Add<Output = T> + Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
+        P::finish(
+            merge::sum_options(oks.into_iter().map(|(_, v)| v)),
+            failures,
+        )
+    }
+
+    /// The least of every shard's SQL `MIN`.
+    pub fn min<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
+        T: Ord + Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
+        P::finish(oks.into_iter().filter_map(|(_, v)| v).min(), failures)
+    }
+
+    /// The greatest of every shard's SQL `MAX`.
+    pub fn max<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
+        T: Ord + Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
+        P::finish(oks.into_iter().filter_map(|(_, v)| v).max(), failures)
+    }
+
+    /// The average over every shard, from each shard's `(SUM(x), COUNT(x))`: the total
+    /// sum over the total count, never an average of averages. `None` when no shard
+    /// has a row.
+    pub fn avg<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<f64>>>
+    where
+        A: ShardAccess,
+        Q: Clone
+            + Send
+            + RunQueryDsl<A::Connection>
+            + LoadQuery<'query, A::Connection, (Option<T>, i64)>,
+        T: Summable,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| {
+            q.get_result::<(Option<T>, i64)>(conn)
+        })?;
+        let count: i64 = oks.iter().map(|(_, (_, n))| n).sum();
+        let sum = merge::sum_options(oks.into_iter().map(|(_, (s, _))| s));
+        let avg = match (sum, count) {
+            (Some(sum), n) if n > 0 => Some(sum.to_f64() / n as f64),
+            _ => None,
+        };
+        P::finish(avg, failures)
+    }
+
+    /// `GROUP BY` across shards: each shard returns `(key, value)` rows; rows with equal
+    /// keys are combined with `combine` (`|a, b| a + b` for counts and sums, `max` for
+    /// maxima). The result is sorted by key.
+    pub fn merge_groups<'query, K, V, A>(
+        self,
+        mut access: A,
+        combine: impl Fn(V, V) -> V,
+    ) -> Result<P::Output<Vec<(K, V)>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, (K, V)>,
+        K: Ord + Send,
+        V: Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<(K, V)>(conn))?;
+        let groups = merge::merge_groups(oks.into_iter().flat_map(|(_, rows)| rows), combine);
+        P::finish(groups, failures)
+    }
+
+    /// The one row, among all target shards, that the query finds (a lookup by a unique
+    /// id), or `None`. Two shards returning a row is [`Error::Ambiguous`], whatever the
+    /// failure policy.
+    pub fn get_unique<'query, U, A>(self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        U: Send,
+    {
+        let id = match &self.target {
+            Target::Id(id) => id.to_string(),
+            _ => "(query)".to_owned(),
+        };
+        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let mut holders: Vec<(ShardId, U)> = oks
+            .into_iter()
+            .filter_map(|(shard, rows)| rows.into_iter().next().map(|row| (shard, row)))
+            .collect();
+        if holders.len() > 1 {
+            return Err(Error::Ambiguous {
+                id,
+                shards: holders.into_iter().map(|(s, _)| s).collect(),
+            });
+        }
+        P::finish(holders.pop().map(|(s, row)| Sharded::new(s, row)), failures)
+    }
+
+    /// The total number of rows an `UPDATE` or `DELETE` affected on every shard. Each
+    /// shard's statement commits on its own.
+    pub fn execute<A>(self, mut access: A) -> Result<P::Output<usize>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.execute(conn))?;
+        P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
+    }
+
+    /// Like [`execute`](Self::execute), with each shard's count.
+    pub fn execute_per_shard<A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<usize>>>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.execute(conn))?;
+        P::finish(
+            oks.into_iter().map(|(s, n)| Sharded::new(s, n)).collect(),
+            failures,
+        )
+    }
+
+    /// An ordered merge: each shard's rows, sorted by `key` (the query's `ORDER BY` must
+    /// sort the same way), are merged into one sorted list. Finish with
+    /// [`limit`](MergeBy::limit). For descending order return `std::cmp::Reverse(k)`.
+    pub fn merge_by<U, K, F>(self, key: F) -> MergeBy<Q, P, F>
+    where
+        F: Fn(&U) -> K,
+        K: Ord,
+    {
+        MergeBy { fan_out: self, key }
+    }
+}
+
+/// An ordered merge waiting for its limit. See [`FanOut::merge_by`].
+#[derive(Debug)]
+#[must_use = "finish the merge with `.limit(n)`"]
+pub struct MergeBy<Q, P, F> {
+    fan_out: FanOut<Q, P>,
+    key: F,
+}
+
+impl<Q, P: FailurePolicy, F> MergeBy<Q, P, F> {
+    /// Keeps at most `limit` rows of the merged list. Each shard is asked for
+    /// `offset + limit` rows, so memory stays within shards × (offset + limit) rows.
+    pub fn limit(self, limit: u32) -> Merged<Q, P, F> {
+        Merged {
+            fan_out: self.fan_out,
+            key: self.key,
+            offset: 0,
+            limit,
+        }
+    }
+}
+
+/// An ordered merge with its window. See [`FanOut::merge_by`].
+#[derive(Debug)]
+#[must_use = "a merged fan-out does nothing until it is run with `.load(&pool)`"]
+pub struct Merged<Q, P, F> {
+    fan_out: FanOut<Q, P>,
+    key: F,
+    offset: u32,
+    limit: u32,
+}
+
+impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
+    /// Skips the first `offset` rows of the merged list. Defaults to 0.
+    pub fn offset(mut self, offset: u32) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Runs `query LIMIT offset+limit` on every shard and merges the results by key.
+    pub fn load<'query, U, K, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    where
+        A: ShardAccess,
+        F: Fn(&U) -> K,
+        K: Ord,
+        Q: LimitDsl,
+        Limit<Q>: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        U: Send,
+    {
+        let window = i64::from(self.offset) + i64::from(self.limit);
+        let fan_out = self.fan_out.map_query(|q| q.limit(window));
+        let (oks, failures) = fan_out.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let merged = merge::k_way_merge(oks, &self.key, self.offset as usize, self.limit as usize)?;
+        P::finish(merged, failures)
+    }
+}

@@ -1,0 +1,414 @@
+//! Fan-out: every shape, checked against the same rows in one unsharded database.
+
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+use diesel::dsl::{count_star, max, min, sql};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable};
+use diesel_sharding::prelude::*;
+use diesel_sharding::{Error, FindAnywhereDsl, FnRouter, RoutingKey, ShardId};
+
+use super::fixture::*;
+use crate::common::*;
+
+/// 1,000 orders of 50 customers on 4 shards, and the same rows in one unsharded
+/// database (`reference`, queried directly).
+struct Data {
+    shards: Shards,
+    reference: Shards,
+    rows: Vec<Order>,
+}
+
+fn data() -> Data {
+    let shards = Shards::new(4);
+    let reference = Shards::new(1);
+    let rows: Vec<Order> = (1..=1_000).map(|i| order(i, i % 50 + 1)).collect();
+    shards.pool.insert_all(&rows).unwrap();
+    diesel::insert_into(orders::table)
+        .values(&rows)
+        .execute(&mut reference.direct("s0"))
+        .unwrap();
+    let customers: Vec<Customer> = (1..=50).map(customer).collect();
+    shards.pool.insert_all(&customers).unwrap();
+    diesel::insert_into(customers::table)
+        .values(&customers)
+        .execute(&mut reference.direct("s0"))
+        .unwrap();
+    Data {
+        shards,
+        reference,
+        rows,
+    }
+}
+
+#[test]
+fn load_concatenates_every_shards_rows_tagged() {
+    let d = data();
+    let rows: Vec<Sharded<Order>> = orders::table
+        .select(Order::as_select())
+        .all_shards()
+        .load(&d.shards.pool)
+        .unwrap();
+    assert_eq!(rows.len(), 1_000);
+    for shard in d.shards.ids() {
+        let mut mine: Vec<i64> = rows.iter().filter(|r| r.shard() == &shard).map(|r| r.id).collect();
+        mine.sort();
+        assert_eq!(mine, d.shards.order_ids_on(shard.as_str()), "shard {shard}");
+    }
+}
+
+#[test]
+fn merged_order_by_limit_offset_equals_the_unsharded_answer() {
+    let d = data();
+    for (lo, offset, limit) in [(0, 0, 10), (20_000, 7, 50), (0, 95, 20), (90_000, 0, 500)] {
+        let merged: Vec<Sharded<Order>> = orders::table
+            .filter(orders::amount_cents.ge(lo))
+            .order((orders::amount_cents, orders::id))
+            .select(Order::as_select())
+            .all_shards()
+            .merge_by(|o: &Order| (o.amount_cents, o.id))
+            .limit(limit)
+            .offset(offset)
+            .load(&d.shards.pool)
+            .unwrap();
+        let expected: Vec<Order> = orders::table
+            .filter(orders::amount_cents.ge(lo))
+            .order((orders::amount_cents, orders::id))
+            .limit(i64::from(limit))
+            .offset(i64::from(offset))
+            .select(Order::as_select())
+            .load(&mut d.reference.direct("s0"))
+            .unwrap();
+        let got: Vec<Order> = merged.into_iter().map(Sharded::into_inner).collect();
+        assert_eq!(got, expected, "amount >= {lo}, offset {offset}, limit {limit}");
+    }
+    // Descending, through Reverse.
+    let top: Vec<i64> = orders::table
+        .select(orders::id)
+        .order(orders::id.desc())
+        .all_shards()
+        .merge_by(|id: &i64| Reverse(*id))
+        .limit(5)
+        .load(&d.shards.pool)
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+    assert_eq!(top, vec![1_000, 999, 998, 997, 996]);
+}
+
+#[test]
+fn a_merge_key_that_disagrees_with_order_by_is_caught() {
+    let d = data();
+    let err = orders::table
+        .select(orders::id)
+        .order(orders::id.desc())
+        .all_shards()
+        .merge_by(|id: &i64| *id)
+        .limit(5)
+        .load(&d.shards.pool)
+        .unwrap_err();
+    assert!(matches!(err, Error::OutOfOrder { .. }), "{err}");
+}
+
+#[test]
+fn aggregates_equal_the_unsharded_aggregates() {
+    let d = data();
+    let pool = &d.shards.pool;
+    let mut reference = d.reference.direct("s0");
+    for threshold in [0_i64, 25_000, 99_000, 200_000] {
+        let count = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .count()
+            .all_shards()
+            .count(pool)
+            .unwrap();
+        let expected: i64 = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .count()
+            .get_result(&mut reference)
+            .unwrap();
+        assert_eq!(count, expected, "count over {threshold}");
+
+        let sum_sql = sql::<Nullable<BigInt>>(&sum_sql("amount_cents"));
+        let total: Option<i64> = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .select(sum_sql.clone())
+            .all_shards()
+            .sum(pool)
+            .unwrap();
+        let expected: Option<i64> = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .select(sum_sql.clone())
+            .get_result(&mut reference)
+            .unwrap();
+        assert_eq!(total, expected, "sum over {threshold}");
+
+        let lowest: Option<i64> = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .select(min(orders::amount_cents))
+            .all_shards()
+            .min(pool)
+            .unwrap();
+        let highest: Option<i64> = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .select(max(orders::amount_cents))
+            .all_shards()
+            .max(pool)
+            .unwrap();
+        let expected: (Option<i64>, Option<i64>) = orders::table
+            .filter(orders::amount_cents.gt(threshold))
+            .select((min(orders::amount_cents), max(orders::amount_cents)))
+            .get_result(&mut reference)
+            .unwrap();
+        assert_eq!((lowest, highest), expected, "min/max over {threshold}");
+    }
+}
+
+#[test]
+fn average_is_total_sum_over_total_count_not_an_average_of_averages() {
+    let d = data();
+    // Customers 1..=5 only: unequal counts per shard make the two averages differ.
+    let keys = [1_i64, 2, 3, 4, 5];
+    let sum_count = (
+        sql::<Nullable<BigInt>>(&sum_sql("amount_cents")),
+        diesel::dsl::count(orders::amount_cents),
+    );
+    let avg = orders::table
+        .filter(orders::customer_id.eq_any(keys))
+        .select(sum_count.clone())
+        .all_shards()
+        .avg::<i64, _>(&d.shards.pool)
+        .unwrap()
+        .unwrap();
+    let subset: Vec<&Order> = d.rows.iter().filter(|o| keys.contains(&o.customer_id)).collect();
+    let (sum, n): (Option<i64>, i64) = orders::table
+        .filter(orders::customer_id.eq_any(keys))
+        .select(sum_count)
+        .get_result(&mut d.reference.direct("s0"))
+        .unwrap();
+    assert_eq!(n as usize, subset.len());
+    let expected = sum.unwrap() as f64 / n as f64;
+    assert!((avg - expected).abs() < 1e-9, "{avg} vs {expected}");
+
+    let per_shard: Vec<f64> = d
+        .shards
+        .ids()
+        .iter()
+        .filter_map(|shard| {
+            let here: Vec<&&Order> = subset
+                .iter()
+                .filter(|o| d.shards.expected_shard(RoutingKey::Int(o.customer_id.into())) == *shard)
+                .collect();
+            (!here.is_empty()).then(|| here.iter().map(|o| o.amount_cents as f64).sum::<f64>() / here.len() as f64)
+        })
+        .collect();
+    let average_of_averages = per_shard.iter().sum::<f64>() / per_shard.len() as f64;
+    assert!((average_of_averages - expected).abs() > 1e-6, "the data must tell the two apart");
+}
+
+#[test]
+fn group_by_results_merge_by_key() {
+    let d = data();
+    let merged: Vec<(String, i64)> = customers::table
+        .group_by(customers::region)
+        .select((customers::region, count_star()))
+        .all_shards()
+        .merge_groups(&d.shards.pool, |a, b| a + b)
+        .unwrap();
+    let expected: Vec<(String, i64)> = customers::table
+        .group_by(customers::region)
+        .select((customers::region, count_star()))
+        .order(customers::region)
+        .load(&mut d.reference.direct("s0"))
+        .unwrap();
+    assert_eq!(merged, expected);
+    assert_eq!(merged.len(), 4, "every region spans several shards");
+}
+
+#[test]
+fn get_by_id_finds_the_row_on_its_shard_and_refuses_duplicates() {
+    let d = data();
+    let found = orders::table
+        .find_anywhere(321_i64)
+        .select(Order::as_select())
+        .get_unique(&d.shards.pool)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, 321);
+    assert_eq!(found.shard(), &d.shards.expected_shard(RoutingKey::Int(found.customer_id.into())));
+    let missing: Option<Sharded<Order>> = orders::table
+        .find_anywhere(5_000_i64)
+        .select(Order::as_select())
+        .get_unique(&d.shards.pool)
+        .unwrap();
+    assert!(missing.is_none());
+
+    // The same id on a second shard is ambiguous, not an arbitrary pick.
+    let other = d.shards.other_shard(found.customer_id);
+    d.shards.plant_order(other.as_str(), &order(321, found.customer_id));
+    let err = orders::table
+        .find_anywhere(321_i64)
+        .select(Order::as_select())
+        .get_unique(&d.shards.pool)
+        .unwrap_err();
+    match &err {
+        Error::Ambiguous { shards, .. } => {
+            assert_eq!(shards.len(), 2);
+            assert!(shards.contains(found.shard()) && shards.contains(&other));
+        }
+        other => panic!("expected Ambiguous, got {other}"),
+    }
+}
+
+#[test]
+fn an_id_chooser_narrows_the_shards_asked() {
+    // Ids 1..=500 live on s0, the rest on s1, per the chooser; a decoy copy of id 7 on s1
+    // is never seen because s1 is not asked.
+    let shards = Shards::with(2, |b| {
+        b.id_chooser(FnRouter::new(|id: RoutingKey<'_>, shards: &[ShardId]| match id {
+            RoutingKey::Int(i) if i <= 500 => Some(shards[0].clone()),
+            _ => Some(shards[1].clone()),
+        }))
+    });
+    shards.plant_order("s0", &order(7, 1));
+    shards.plant_order("s1", &order(7, 2));
+    let found: Sharded<Order> = orders::table
+        .find_anywhere(7_i64)
+        .select(Order::as_select())
+        .get_unique(&shards.pool)
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.shard().as_str(), found.customer_id), ("s0", 1));
+    let fan = orders::table.find_anywhere(7_i64);
+    assert_eq!(fan.shards(&shards.pool).unwrap(), vec![&ShardId::from("s0")]);
+}
+
+#[test]
+fn partial_mode_returns_the_healthy_shards_rows_and_one_error() {
+    let databases = Databases::create(2, super::LOGICAL);
+    let pool = databases
+        .add_to(ShardedPool::<Conn>::builder())
+        .shard("dead", unreachable_url())
+        .connection_timeout(Duration::from_millis(300))
+        .build_unchecked()
+        .unwrap();
+    for i in 0..2 {
+        let mut conn = databases.direct(i);
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, \
+             amount_cents BIGINT NOT NULL, note TEXT NOT NULL)",
+        )
+        .unwrap();
+        diesel::insert_into(orders::table)
+            .values(&order(10 + i as i64, 1))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let partial = orders::table
+        .select(orders::id)
+        .all_shards()
+        .allow_partial()
+        .load::<i64, _>(&pool)
+        .unwrap();
+    assert!(!partial.is_complete());
+    let (rows, failures) = partial.into_parts();
+    let mut ids: Vec<(String, i64)> = rows.into_iter().map(|r| (r.shard().to_string(), *r)).collect();
+    ids.sort();
+    assert_eq!(ids, vec![("s0".to_owned(), 10), ("s1".to_owned(), 11)]);
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].shard, "dead");
+    assert!(matches!(failures[0].error, Error::PoolTimeout { .. }), "{}", failures[0].error);
+
+    // Fail-fast (the default) names the failing shard.
+    let err = orders::table
+        .select(orders::id)
+        .all_shards()
+        .load::<i64, _>(&pool)
+        .unwrap_err();
+    assert!(matches!(&err, Error::FanOut { failures } if failures.len() == 1 && failures[0].shard == "dead"), "{err}");
+    assert!(err.to_string().contains("`dead`"));
+    // A subset that avoids the dead shard succeeds.
+    let n = orders::table.count().all_shards().on_shards(["s0", "s1"]).count(&pool).unwrap();
+    assert_eq!(n, 2);
+    let err = orders::table.count().all_shards().on_shards(["nope"]).count(&pool).unwrap_err();
+    assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
+}
+
+#[derive(QueryableByName)]
+struct Slept {
+    #[diesel(sql_type = BigInt)]
+    x: i64,
+}
+
+fn timed(f: impl FnOnce() -> Vec<Sharded<Slept>>) -> Duration {
+    let start = Instant::now();
+    let results = f();
+    let elapsed = start.elapsed();
+    assert_eq!(results.len(), 4);
+    assert!(results.iter().all(|r| r.x == 200));
+    elapsed
+}
+
+#[test]
+fn shards_run_in_parallel() {
+    let shards = Shards::with(4, with_sleep);
+    let pool = &shards.pool;
+    // Warm up: one connection per shard already open.
+    orders::table.count().all_shards().count(pool).unwrap();
+    let sleepy = || diesel::sql_query(sleep_sql(200)).all_shards();
+    let parallel = timed(|| sleepy().get_result_per_shard::<Slept, _>(pool).unwrap());
+    let two_at_a_time = timed(|| sleepy().max_parallelism(2).get_result_per_shard::<Slept, _>(pool).unwrap());
+    let sequential = timed(|| sleepy().sequential().get_result_per_shard::<Slept, _>(pool).unwrap());
+    assert!(parallel < Duration::from_millis(600), "4 × 200 ms in parallel took {parallel:?}");
+    assert!(two_at_a_time >= Duration::from_millis(400), "{two_at_a_time:?}");
+    assert!(two_at_a_time < Duration::from_millis(800), "{two_at_a_time:?}");
+    assert!(sequential >= Duration::from_millis(800), "{sequential:?}");
+}
+
+#[test]
+fn a_slow_shard_over_its_statement_limit_fails_alone() {
+    if !STATEMENT_TIMEOUT {
+        // SQLite cannot interrupt a statement; its checkout limit is tested elsewhere.
+        assert!(!<Conn as diesel_sharding::ShardBackend>::set_statement_timeout(
+            &mut Shards::new(1).direct("s0"),
+            Some(Duration::from_millis(1))
+        )
+        .unwrap());
+        return;
+    }
+    let shards = Shards::with(2, with_sleep);
+    let started = Instant::now();
+    let partial = diesel::sql_query(sleep_sql(2_000))
+        .all_shards()
+        .on_shards(["s1"])
+        .timeout(Duration::from_millis(200))
+        .allow_partial()
+        .load::<Slept, _>(&shards.pool)
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(1_500), "{:?}", started.elapsed());
+    let (rows, failures) = partial.into_parts();
+    assert!(rows.is_empty());
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].shard, "s1");
+    // The connection's limit was lifted: a slower statement now succeeds.
+    let n: Vec<Sharded<Slept>> = diesel::sql_query(sleep_sql(300))
+        .all_shards()
+        .on_shards(["s1"])
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(n.len(), 1);
+}
+
+#[test]
+fn a_unit_of_work_fans_out_on_its_own_connections() {
+    let d = data();
+    let mut work = d.shards.pool.get();
+    let total = orders::table.count().all_shards().count(&mut work).unwrap();
+    assert_eq!(total, 1_000);
+    assert_eq!(work.held_shards().count(), 4);
+    let again = orders::table.count().all_shards().sequential().count(&mut work).unwrap();
+    assert_eq!(again, 1_000);
+}
