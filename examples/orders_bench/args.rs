@@ -1,0 +1,58 @@
+//! Command-line options.
+
+pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
+[--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
+[--pg-url URL] [--mysql-url URL]";
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub system: String,
+    pub backend: String,
+    pub shards: usize,
+    pub customers: i64,
+    pub orders: i64,
+    pub pg_url: String,
+    pub mysql_url: String,
+}
+
+impl Args {
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut parsed = Args {
+            system: "diesel-sharding".into(),
+            backend: "sqlite".into(),
+            shards: 4,
+            customers: 2_000,
+            orders: 20_000,
+            pg_url: std::env::var("PG_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            mysql_url: std::env::var("MYSQL_DATABASE_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--system" => parsed.system = value()?,
+                "--backend" => parsed.backend = value()?,
+                "--shards" => parsed.shards = number(&flag, &value()?)?,
+                "--customers" => parsed.customers = number(&flag, &value()?)?,
+                "--orders" => parsed.orders = number(&flag, &value()?)?,
+                "--pg-url" => parsed.pg_url = value()?,
+                "--mysql-url" => parsed.mysql_url = value()?,
+                other => return Err(format!("unknown option `{other}`")),
+            }
+        }
+        if !matches!(parsed.system.as_str(), "diesel-sharding" | "raw-diesel") {
+            return Err(format!("unknown system `{}`", parsed.system));
+        }
+        if parsed.shards == 0 || parsed.customers < 1 || parsed.orders < 1 {
+            return Err("--shards, --customers and --orders must be at least 1".into());
+        }
+        Ok(parsed)
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a positive number, not `{value}`"))
+}
