@@ -101,3 +101,16 @@ fn adding_a_shard_moves_few_keys() {
         "moved {moved} of 90,000 (ideal 10,000)"
     );
 }
+
+proptest! {
+    /// The hash and modulo routers' fast path agrees with their `route`.
+    #[test]
+    fn route_position_agrees_with_route(key in any::<i64>(), n in 1_usize..=64) {
+        let shards = ids(n);
+        for router in [&HashRouter::new() as &dyn Router, &ModuloRouter::new()] {
+            let named = router.route(RoutingKey::Int(key.into()), &shards).unwrap();
+            let position = router.route_position(RoutingKey::Int(key.into()), &shards).unwrap().unwrap();
+            prop_assert_eq!(&shards[position], &named);
+        }
+    }
+}

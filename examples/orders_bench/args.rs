@@ -2,7 +2,7 @@
 
 pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
 [--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
-[--pg-url URL] [--mysql-url URL]";
+[--pg-url URL] [--mysql-url URL] [--id-search parallel|sequential]";
 
 #[derive(Debug, Clone)]
 pub struct Args {
@@ -13,6 +13,8 @@ pub struct Args {
     pub orders: i64,
     pub pg_url: String,
     pub mysql_url: String,
+    /// How diesel-sharding searches for an id whose shard is unknown.
+    pub sequential_id_search: bool,
 }
 
 impl Args {
@@ -27,6 +29,7 @@ impl Args {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             mysql_url: std::env::var("MYSQL_DATABASE_URL")
                 .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
+            sequential_id_search: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -38,6 +41,13 @@ impl Args {
                 "--orders" => parsed.orders = number(&flag, &value()?)?,
                 "--pg-url" => parsed.pg_url = value()?,
                 "--mysql-url" => parsed.mysql_url = value()?,
+                "--id-search" => {
+                    parsed.sequential_id_search = match value()?.as_str() {
+                        "parallel" => false,
+                        "sequential" => true,
+                        other => return Err(format!("--id-search is parallel or sequential, not `{other}`")),
+                    }
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
         }

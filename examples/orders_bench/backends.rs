@@ -44,11 +44,16 @@ macro_rules! run_systems {
             }
             crate::run(args, &mut raw::System { pools }, report)
         } else {
-            let mut builder = diesel_sharding::ShardedPool::<Conn>::builder();
+            // The raw pools' r2d2 defaults: max_size 10, all of them kept open.
+            let mut builder = diesel_sharding::ShardedPool::<Conn>::builder().min_idle(None);
             for (i, url) in urls.iter().enumerate() {
                 builder = builder.shard(format!("shard_{i}"), url.as_str());
             }
-            crate::run(args, &mut sharded::System { pool: builder.build()? }, report)
+            let mut system = sharded::System {
+                pool: builder.build()?,
+                sequential_id_search: args.sequential_id_search,
+            };
+            crate::run(args, &mut system, report)
         }
     }};
 }

@@ -10,7 +10,9 @@
 //! `--backend sqlite|postgres|mysql` (default sqlite), `--shards S` (4), `--customers C`
 //! (2000), `--orders O` (20000), `--pg-url URL` / `PG_DATABASE_URL`
 //! (postgres://postgres@127.0.0.1:5432/postgres), `--mysql-url URL` / `MYSQL_DATABASE_URL`
-//! (mysql://root@127.0.0.1:3306/mysql). Server shards are databases `bench_shard_0…`,
+//! (mysql://root@127.0.0.1:3306/mysql), `--id-search parallel|sequential` (how
+//! diesel-sharding looks up an id on every shard; default parallel). Server shards are
+//! databases `bench_shard_0…`,
 //! dropped and recreated at the start of each run.
 //!
 //! Both systems route keys with `HashRouter`; neither pool tests connections on checkout;

@@ -1,8 +1,6 @@
 // diesel-sharding's side of the benchmark, for the connection type `super::Conn`.
 // Included once per backend by `backends.rs`.
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
 use diesel_sharding::FindAnywhereDsl;
@@ -13,6 +11,8 @@ use crate::{orders, BoxError, Workload};
 
 pub struct System {
     pub pool: ShardedPool<Conn>,
+    /// Search ids one shard after another instead of all at once.
+    pub sequential_id_search: bool,
 }
 
 impl Workload for System {
@@ -24,11 +24,17 @@ impl Workload for System {
     }
 
     fn insert_batch(&mut self, rows: &[Order], batch: usize) -> Result<(), BoxError> {
-        let mut per_shard: HashMap<&ShardId, Vec<&Order>> = HashMap::new();
+        // Grouped by shard: `shard_for_key` returns the pool's own `ShardId`, so a pointer
+        // comparison finds the group.
+        let mut per_shard: Vec<(&ShardId, Vec<&Order>)> = Vec::new();
         for row in rows {
-            per_shard.entry(self.pool.shard_for_key(&row.customer_id)?).or_default().push(row);
+            let shard = self.pool.shard_for_key(&row.customer_id)?;
+            match per_shard.iter_mut().find(|(s, _)| std::ptr::eq(*s, shard)) {
+                Some((_, group)) => group.push(row),
+                None => per_shard.push((shard, vec![row])),
+            }
         }
-        for shard_rows in per_shard.values() {
+        for (_, shard_rows) in &per_shard {
             for chunk in shard_rows.chunks(batch) {
                 // One shard's rows: one transaction, one multi-row INSERT.
                 self.pool.insert_all(chunk.iter().copied())?;
@@ -51,10 +57,13 @@ impl Workload for System {
 
     fn get_by_id(&mut self, ids: &[i64]) -> Result<(), BoxError> {
         for &id in ids {
-            let found = orders::table
-                .find_anywhere(id)
-                .select(Order::as_select())
-                .get_unique(&self.pool)?;
+            let search = orders::table.find_anywhere(id).select(Order::as_select());
+            let search = if self.sequential_id_search {
+                search.sequential()
+            } else {
+                search
+            };
+            let found = search.get_unique(&self.pool)?;
             if found.is_none() {
                 return Err(format!("order {id} not found").into());
             }

@@ -173,9 +173,9 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Sets how many idle connections each shard's pool keeps open. Defaults to 1, so
-    /// [`build`](Self::build) proves every shard reachable without opening `max_size`
-    /// connections each.
+    /// Sets how many idle connections each shard's pool keeps open (`None`: `max_size`,
+    /// r2d2's default). Defaults to `Some(1)`, so [`build`](Self::build) proves every
+    /// shard reachable without opening `max_size` connections each.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
         self.min_idle = min_idle;
         self

@@ -277,6 +277,18 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     pub(crate) fn route_index(&self, key: RoutingKey<'_>) -> Result<usize> {
+        if let Some(position) = self.inner.router.route_position(key, &self.inner.ids) {
+            return match position {
+                Ok(i) if i < self.inner.ids.len() => Ok(i),
+                Ok(i) => Err(Error::RoutedToUnknownShard {
+                    router: self.inner.router.name(),
+                    key: key.to_string(),
+                    shard: ShardId::from(format!("#{i}")),
+                    known: list_ids(&self.inner.ids),
+                }),
+                Err(e) => Err(e),
+            };
+        }
         let shard = self.inner.router.route(key, &self.inner.ids)?;
         self.inner
             .index

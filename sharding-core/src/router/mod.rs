@@ -69,11 +69,22 @@ pub trait Router: Send + Sync + fmt::Debug + 'static {
         let _ = shards;
         Ok(())
     }
+
+    /// An optional fast path for routers that compute a position rather than a name
+    /// (hash, modulo): the owning shard's index in `shards`, which must agree with
+    /// [`route`](Self::route). The default, `None`, makes the pool call `route`.
+    fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
+        let _ = (key, shards);
+        None
+    }
 }
 
 impl<R: Router + ?Sized> Router for Box<R> {
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
+        (**self).route_position(key, shards)
     }
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
         (**self).route(key, shards)
@@ -86,6 +97,9 @@ impl<R: Router + ?Sized> Router for Box<R> {
 impl<R: Router + ?Sized> Router for Arc<R> {
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+    fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
+        (**self).route_position(key, shards)
     }
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
         (**self).route(key, shards)

@@ -49,6 +49,10 @@ impl Router for ModuloRouter {
         "modulo"
     }
 
+    fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
+        Some(Ok(self.bucket(key, shards.len())))
+    }
+
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
         Ok(shards[self
             .bucket(key, shards.len())
