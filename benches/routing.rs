@@ -38,10 +38,12 @@ fn routers(n: usize) -> Vec<(&'static str, Box<dyn Router>)> {
         ("lookup", Box::new(lookup)),
         (
             "closure",
-            Box::new(FnRouter::new(|key: RoutingKey<'_>, shards: &[ShardId]| match key {
-                RoutingKey::Int(i) => Some(shards[(i as usize) % shards.len()].clone()),
-                _ => None,
-            })),
+            Box::new(FnRouter::new(
+                |key: RoutingKey<'_>, shards: &[ShardId]| match key {
+                    RoutingKey::Int(i) => Some(shards[(i as usize) % shards.len()].clone()),
+                    _ => None,
+                },
+            )),
         ),
     ]
 }
@@ -55,7 +57,11 @@ fn route(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| {
                     for k in 0..KEYS {
-                        black_box(router.route(RoutingKey::Int(black_box(k).into()), &ids).ok());
+                        black_box(
+                            router
+                                .route(RoutingKey::Int(black_box(k).into()), &ids)
+                                .ok(),
+                        );
                     }
                 })
             });

@@ -45,7 +45,11 @@ impl Args {
                     parsed.sequential_id_search = match value()?.as_str() {
                         "parallel" => false,
                         "sequential" => true,
-                        other => return Err(format!("--id-search is parallel or sequential, not `{other}`")),
+                        other => {
+                            return Err(format!(
+                                "--id-search is parallel or sequential, not `{other}`"
+                            ))
+                        }
                     }
                 }
                 other => return Err(format!("unknown option `{other}`")),

@@ -16,7 +16,9 @@ pub fn run(args: &Args, report: &mut Report) -> Result<(), BoxError> {
         #[cfg(feature = "mysql")]
         "mysql" => mysql::run(args, report),
         #[cfg(not(feature = "postgres"))]
-        "postgres" => Err("this build has no postgres backend: run with `--features postgres`".into()),
+        "postgres" => {
+            Err("this build has no postgres backend: run with `--features postgres`".into())
+        }
         #[cfg(not(feature = "mysql"))]
         "mysql" => Err("this build has no mysql backend: run with `--features mysql`".into()),
         other => Err(format!("unknown backend `{other}`: use sqlite, postgres or mysql").into()),
@@ -39,8 +41,11 @@ macro_rules! run_systems {
         if args.system == "raw-diesel" {
             let mut pools = Vec::with_capacity(urls.len());
             for url in urls {
-                let builder = $raw_customizer(diesel::r2d2::Pool::builder().test_on_check_out(false));
-                pools.push(builder.build(diesel::r2d2::ConnectionManager::<Conn>::new(url.as_str()))?);
+                let builder =
+                    $raw_customizer(diesel::r2d2::Pool::builder().test_on_check_out(false));
+                pools.push(
+                    builder.build(diesel::r2d2::ConnectionManager::<Conn>::new(url.as_str()))?,
+                );
             }
             crate::run(args, &mut raw::System { pools }, report)
         } else {
@@ -86,7 +91,12 @@ mod sqlite {
     pub fn run(args: &Args, report: &mut Report) -> Result<(), BoxError> {
         let dir = tempfile::tempdir()?;
         let urls: Vec<String> = (0..args.shards)
-            .map(|i| dir.path().join(format!("shard_{i}.db")).to_string_lossy().into_owned())
+            .map(|i| {
+                dir.path()
+                    .join(format!("shard_{i}.db"))
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         for url in &urls {
             Conn::establish(url)?.batch_execute("PRAGMA journal_mode = WAL")?;
@@ -99,7 +109,11 @@ mod sqlite {
 
 /// Drops and creates `bench_shard_0…` on the server behind `admin_url`; returns their URLs.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-fn server_shards<Conn: Connection>(admin_url: &str, shards: usize, quote: char) -> Result<Vec<String>, BoxError> {
+fn server_shards<Conn: Connection>(
+    admin_url: &str,
+    shards: usize,
+    quote: char,
+) -> Result<Vec<String>, BoxError> {
     let mut admin = Conn::establish(admin_url)?;
     let mut urls = Vec::with_capacity(shards);
     for i in 0..shards {
@@ -115,10 +129,16 @@ fn server_shards<Conn: Connection>(admin_url: &str, shards: usize, quote: char) 
 
 /// Drops the shard databases again.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-fn drop_server_shards<Conn: Connection>(admin_url: &str, shards: usize, quote: char) -> Result<(), BoxError> {
+fn drop_server_shards<Conn: Connection>(
+    admin_url: &str,
+    shards: usize,
+    quote: char,
+) -> Result<(), BoxError> {
     let mut admin = Conn::establish(admin_url)?;
     for i in 0..shards {
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quote}bench_shard_{i}{quote}"))?;
+        admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {quote}bench_shard_{i}{quote}"
+        ))?;
     }
     Ok(())
 }
@@ -126,9 +146,13 @@ fn drop_server_shards<Conn: Connection>(admin_url: &str, shards: usize, quote: c
 /// `url` with its database replaced by `database`.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = base[scheme_end..].find('/').map_or(base, |i| &base[..scheme_end + i]);
+    let root = base[scheme_end..]
+        .find('/')
+        .map_or(base, |i| &base[..scheme_end + i]);
     match query {
         Some(q) => format!("{root}/{database}?{q}"),
         None => format!("{root}/{database}"),

@@ -88,7 +88,9 @@ fn run(args: &Args, system: &mut dyn Workload, report: &mut Report) -> Result<()
     report.phase("insert_batch", data.orders.len(), t.elapsed());
     check.orders_after_insert_batch = system.count_orders()?;
 
-    let keys: Vec<(i64, i64)> = (0..10_000).map(|j| data.keyed(1 + (j * 31) % args.orders)).collect();
+    let keys: Vec<(i64, i64)> = (0..10_000)
+        .map(|j| data.keyed(1 + (j * 31) % args.orders))
+        .collect();
     let t = Instant::now();
     system.get_keyed(&keys)?;
     report.phase("get_keyed", keys.len(), t.elapsed());
@@ -108,7 +110,9 @@ fn run(args: &Args, system: &mut dyn Workload, report: &mut Report) -> Result<()
     check.fanout_count_total = system.fanout_count(&thresholds)?;
     report.phase("fanout_count", thresholds.len(), t.elapsed());
 
-    let updates: Vec<(i64, i64)> = (0..2_000).map(|j| data.keyed(1 + (j * 13) % args.orders)).collect();
+    let updates: Vec<(i64, i64)> = (0..2_000)
+        .map(|j| data.keyed(1 + (j * 13) % args.orders))
+        .collect();
     let t = Instant::now();
     system.update_keyed(&updates)?;
     report.phase("update_keyed", updates.len(), t.elapsed());

@@ -40,7 +40,11 @@ impl Report {
     }
 
     pub fn check(&mut self, check: &Check) {
-        let ids: Vec<String> = check.fanout_filter_first_ids.iter().map(i64::to_string).collect();
+        let ids: Vec<String> = check
+            .fanout_filter_first_ids
+            .iter()
+            .map(i64::to_string)
+            .collect();
         println!(
             "{{\"system\": \"{}\", \"check\": {{\"orders_after_insert_batch\": {}, \"sum_amount_cents_after_update_keyed\": {}, \"fanout_count_total\": {}, \"fanout_filter_first_ids\": [{}], \"delete_fanout_rows\": {}}}}}",
             self.system,
