@@ -116,8 +116,10 @@ impl Router for HashRouter {
     }
 
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
-        let index = self.bucket(key, shards.len());
-        Ok(shards[index.min(shards.len().saturating_sub(1))].clone())
+        shards
+            .get(self.bucket(key, shards.len()))
+            .cloned()
+            .ok_or(crate::Error::NoShards)
     }
 
     fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
@@ -174,6 +176,18 @@ mod tests {
             let (before, after) = (jump_consistent_hash(h, 8), jump_consistent_hash(h, 9));
             assert!(before == after || after == 8);
         }
+    }
+
+    #[test]
+    fn no_shards_is_an_error_not_a_panic() {
+        assert!(matches!(
+            HashRouter::new().route(RoutingKey::Int(1), &[]),
+            Err(crate::Error::NoShards)
+        ));
+        assert!(matches!(
+            crate::ModuloRouter::new().route(RoutingKey::Int(1), &[]),
+            Err(crate::Error::NoShards)
+        ));
     }
 
     #[test]

@@ -54,9 +54,9 @@ impl Router for ModuloRouter {
     }
 
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
-        Ok(shards[self
-            .bucket(key, shards.len())
-            .min(shards.len().saturating_sub(1))]
-        .clone())
+        shards
+            .get(self.bucket(key, shards.len()))
+            .cloned()
+            .ok_or(crate::Error::NoShards)
     }
 }
