@@ -44,6 +44,9 @@ macro_rules! suite {
         #[path = "suite/queries.rs"]
         mod queries;
         #[allow(clippy::duplicate_mod)]
+        #[path = "suite/reliability.rs"]
+        mod reliability;
+        #[allow(clippy::duplicate_mod)]
         #[path = "suite/routing.rs"]
         mod routing;
         #[allow(clippy::duplicate_mod)]

@@ -8,3 +8,7 @@ pub mod backend;
 pub const LOGICAL: bool = false;
 
 suite!();
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/outage.rs"]
+mod outage;

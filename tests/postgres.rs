@@ -12,3 +12,7 @@ suite!();
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/two_servers.rs"]
 mod two_servers;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/outage.rs"]
+mod outage;

@@ -2,6 +2,7 @@
 
 use diesel::QueryResult;
 
+use crate::backend::drop_if_disconnected;
 use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
 use crate::{Error, Result, ShardBackend, ShardedConnection, ShardedPool};
 
@@ -67,7 +68,11 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
         let mut conn = self.checkout(index)?;
-        f(&mut conn).map_err(Error::on_shard(self.id(index)))
+        f(&mut conn)
+            .inspect_err(|e| {
+                drop_if_disconnected(&mut *conn, e);
+            })
+            .map_err(Error::on_shard(self.id(index)))
     }
 
     fn run_many<T: Send, R: Send>(
@@ -80,6 +85,9 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         run_items(items, options.parallelism, &|index, item| {
             let mut conn = pool.checkout_within(index, options.timeout)?;
             with_statement_timeout(&mut *conn, options.timeout, |conn| job(item, conn))
+                .inspect_err(|e| {
+                    drop_if_disconnected(&mut *conn, e);
+                })
                 .map_err(Error::on_shard(pool.id(index)))
         })
     }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use diesel::connection::LoadConnection;
+use diesel::connection::TransactionManager;
 use diesel::r2d2::R2D2Connection;
+use diesel::result::DatabaseErrorKind;
 use diesel::QueryResult;
 
 /// A Diesel connection type that can hold shards: [`SqliteConnection`] (feature
@@ -40,8 +42,7 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
     }
 
     /// Runs on every new physical connection of a pool shared by logical shards, after
-    /// [`on_connect`](Self::on_connect). MySQL turns off its prepared-statement cache
-    /// here, because a prepared statement keeps the database it was prepared in.
+    /// [`on_connect`](Self::on_connect).
     fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
         let _ = conn;
         Ok(())
@@ -53,6 +54,19 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
     fn set_statement_timeout(conn: &mut Self, limit: Option<Duration>) -> QueryResult<bool> {
         let _ = (conn, limit);
         Ok(false)
+    }
+
+    /// Whether `error` means the connection itself is gone (server restarted, network
+    /// cut), so that the pool must drop it rather than hand it out again. The default
+    /// recognises Diesel's `ClosedConnection` and `UnableToSendCommand` kinds.
+    fn is_connection_error(error: &diesel::result::Error) -> bool {
+        matches!(
+            error,
+            diesel::result::Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _
+            )
+        )
     }
 
     /// Points the connection at the logical shard `name` (already validated as a plain
@@ -70,6 +84,23 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         Err(diesel::result::Error::QueryBuilderError(
             "this backend has no logical shards".into(),
         ))
+    }
+}
+
+/// If `error` says the connection is gone, marks `conn` broken so that r2d2 drops it
+/// when it is returned instead of handing it out again. Returns whether it did.
+pub(crate) fn drop_if_disconnected<Conn: ShardBackend>(
+    conn: &mut Conn,
+    error: &diesel::result::Error,
+) -> bool {
+    if Conn::is_connection_error(error) {
+        <Conn::TransactionManager as TransactionManager<Conn>>::transaction_manager_status_mut(
+            conn,
+        )
+        .set_in_error();
+        true
+    } else {
+        false
     }
 }
 
@@ -182,8 +213,8 @@ mod mysql {
     use super::{redact, ShardBackend};
 
     /// MySQL and MariaDB shards are databases: on their own pool (physical shards) or on
-    /// a shared pool (logical shards, switched with `USE`). Connections of a shared pool
-    /// run without Diesel's prepared-statement cache, because a MySQL prepared statement
+    /// a shared pool (logical shards, switched with `USE`). Each switch empties Diesel's
+    /// prepared-statement cache of that connection, because a MySQL prepared statement
     /// stays bound to the database it was prepared in.
     impl ShardBackend for MysqlConnection {
         const NAMESPACE: Option<&'static str> = Some("database");
@@ -199,9 +230,28 @@ mod mysql {
             }
         }
 
-        fn on_connect_shared(conn: &mut Self) -> QueryResult<()> {
-            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-            Ok(())
+        /// Diesel reports MySQL's lost-connection errors (2006, 2013, …) as `Unknown`, so
+        /// they are recognised by their client library messages.
+        fn is_connection_error(error: &diesel::result::Error) -> bool {
+            use diesel::result::{DatabaseErrorKind, Error};
+            match error {
+                Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _,
+                ) => true,
+                Error::DatabaseError(_, info) => {
+                    let message = info.message();
+                    [
+                        "server has gone away",
+                        "Lost connection to",
+                        "Can't connect to",
+                        "Connection refused",
+                    ]
+                    .iter()
+                    .any(|needle| message.contains(needle))
+                }
+                _ => false,
+            }
         }
 
         /// MariaDB's `max_statement_time` (seconds), else MySQL's `max_execution_time`
@@ -218,8 +268,13 @@ mod mysql {
             }
         }
 
+        /// `USE` the database, then empty Diesel's prepared-statement cache: a MySQL
+        /// prepared statement stays bound to the database it was prepared in.
         fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
-            conn.batch_execute(&format!("USE `{name}`"))
+            conn.batch_execute(&format!("USE `{name}`"))?;
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+            conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
+            Ok(())
         }
 
         fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {

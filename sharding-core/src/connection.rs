@@ -8,8 +8,10 @@ use diesel::connection::Connection;
 use diesel::insertable::Insertable;
 use diesel::query_builder::InsertStatement;
 use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::r2d2::R2D2Connection;
 use diesel::QueryResult;
 
+use crate::backend::drop_if_disconnected;
 use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
 use crate::model::TableOf;
 use crate::pool::ShardPooledConnection;
@@ -137,9 +139,13 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             options.parallelism,
             &|index, (item, conn)| {
                 with_statement_timeout(&mut **conn, options.timeout, |conn| job(item, conn))
+                    .inspect_err(|e| {
+                        drop_if_disconnected(&mut **conn, e);
+                    })
                     .map_err(Error::on_shard(pool.id(index)))
             },
         ));
+        self.release_broken();
         results.sort_by_key(|(index, _)| *index);
         results
     }
@@ -166,7 +172,25 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     ) -> Result<R> {
         let conn = self.checked_out(index)?;
         let result = f(&mut **conn);
+        if let Err(e) = &result {
+            if drop_if_disconnected(&mut **conn, e) {
+                self.release_at(index);
+            }
+        }
         result.map_err(Error::on_shard(self.pool.id(index)))
+    }
+
+    /// Returns every held connection that is broken (cut by the server, or left in a
+    /// failed transaction) to its pool, which drops it.
+    fn release_broken(&mut self) {
+        for slot in &mut self.held {
+            if slot
+                .as_mut()
+                .is_some_and(|conn| R2D2Connection::is_broken(&mut **conn))
+            {
+                *slot = None;
+            }
+        }
     }
 
     /// The connection to `shard`, checked out on first use and kept.
@@ -218,7 +242,11 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         E: From<Error> + From<diesel::result::Error>,
     {
         let conn = self.checked_out(index)?;
-        Connection::transaction(&mut **conn, f)
+        let result = Connection::transaction(&mut **conn, f);
+        if result.is_err() {
+            self.release_broken();
+        }
+        result
     }
 
     /// Inserts one row on the shard its key routes to, and returns the number of rows

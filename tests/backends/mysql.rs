@@ -30,6 +30,8 @@ pub struct Databases {
     base: String,
     logical: bool,
     n: usize,
+    /// Whether dropping this value drops the databases.
+    owned: bool,
 }
 
 impl Databases {
@@ -51,7 +53,28 @@ impl Databases {
                     .expect("create database");
             }
         }
-        Databases { base, logical, n }
+        Databases {
+            base,
+            logical,
+            n,
+            owned: true,
+        }
+    }
+
+    /// A description another process can `attach` to.
+    pub fn describe(&self) -> String {
+        format!("{}|{}|{}", self.n, self.logical, self.base)
+    }
+
+    /// The databases described, without taking ownership (nothing is dropped).
+    pub fn attach(description: &str) -> Databases {
+        let parts: Vec<&str> = description.splitn(3, '|').collect();
+        Databases {
+            n: parts[0].parse().expect("count"),
+            logical: parts[1] == "true",
+            base: parts[2].to_owned(),
+            owned: false,
+        }
     }
 
     pub fn url(&self, index: usize) -> String {
@@ -94,6 +117,9 @@ impl Databases {
 
 impl Drop for Databases {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Ok(mut admin) = Conn::establish(&admin_url()) {
             for i in 0..self.n {
                 let _ = admin

@@ -30,6 +30,8 @@ pub struct Databases {
     logical: bool,
     n: usize,
     admin_url: String,
+    /// Whether dropping this value drops the databases.
+    owned: bool,
 }
 
 impl Databases {
@@ -52,6 +54,27 @@ impl Databases {
             logical,
             n,
             admin_url: admin_url.to_owned(),
+            owned: true,
+        }
+    }
+
+    /// A description another process can `attach` to.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.n, self.logical, self.base, self.admin_url
+        )
+    }
+
+    /// The databases described, without taking ownership (nothing is dropped).
+    pub fn attach(description: &str) -> Databases {
+        let parts: Vec<&str> = description.splitn(4, '|').collect();
+        Databases {
+            n: parts[0].parse().expect("count"),
+            logical: parts[1] == "true",
+            base: parts[2].to_owned(),
+            admin_url: parts[3].to_owned(),
+            owned: false,
         }
     }
 
@@ -106,6 +129,9 @@ impl Databases {
 
 impl Drop for Databases {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Ok(mut admin) = Conn::establish(&self.admin_url) {
             for name in Databases::names(&self.base, self.n, self.logical) {
                 let _ =

@@ -6,24 +6,41 @@ use diesel_sharding::ShardedPoolBuilder;
 
 pub type Conn = diesel::SqliteConnection;
 
-/// The shards' files; the directory goes away with this value.
+/// The shards' files; the directory goes away with this value (unless attached).
 pub struct Databases {
-    dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    _owned: Option<tempfile::TempDir>,
     n: usize,
 }
 
 impl Databases {
     pub fn create(n: usize, logical: bool) -> Databases {
         assert!(!logical, "SQLite has no logical shards");
+        let owned = tempfile::tempdir().expect("temp dir");
         Databases {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: owned.path().to_owned(),
+            _owned: Some(owned),
             n,
+        }
+    }
+
+    /// A description another process can `attach` to.
+    pub fn describe(&self) -> String {
+        format!("{}|{}", self.n, self.dir.display())
+    }
+
+    /// The databases described, without taking ownership (nothing is removed).
+    pub fn attach(description: &str) -> Databases {
+        let (n, dir) = description.split_once('|').expect("description");
+        Databases {
+            dir: dir.into(),
+            _owned: None,
+            n: n.parse().expect("count"),
         }
     }
 
     fn path(&self, index: usize) -> String {
         self.dir
-            .path()
             .join(format!("s{index}.db"))
             .to_string_lossy()
             .into_owned()

@@ -1,0 +1,149 @@
+//! A TCP forwarder on 127.0.0.1 that a test can take down and bring back, to play a
+//! shard server that goes away and returns at the same address.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+pub struct Proxy {
+    port: u16,
+    target: SocketAddr,
+    running: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Option<thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Forwards a fresh port on 127.0.0.1 to `target`.
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let mut proxy = Proxy {
+            port,
+            target,
+            running: Arc::new(AtomicBool::new(false)),
+            streams: Arc::new(Mutex::new(Vec::new())),
+            acceptor: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        self.running.store(true, Ordering::SeqCst);
+        let (running, streams, target) = (
+            Arc::clone(&self.running),
+            Arc::clone(&self.streams),
+            self.target,
+        );
+        self.acceptor = Some(thread::spawn(move || {
+            while running.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = forward(client, target, &streams);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+
+    /// Takes the "server" down: stops listening and cuts every open connection.
+    pub fn stop(&mut self) {
+        self.running.store(false, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        for stream in self.streams.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Brings it back on the same port.
+    pub fn resume(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebind proxy port");
+        self.serve(listener);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn forward(
+    client: TcpStream,
+    target: SocketAddr,
+    streams: &Mutex<Vec<TcpStream>>,
+) -> io::Result<()> {
+    client.set_nonblocking(false)?;
+    let server = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+    let (client2, server2) = (client.try_clone()?, server.try_clone()?);
+    {
+        let mut all = streams.lock().unwrap();
+        all.push(client.try_clone()?);
+        all.push(server.try_clone()?);
+    }
+    pipe(client, server);
+    pipe(server2, client2);
+    Ok(())
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    thread::spawn(move || {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+/// `url` with its `host:port` replaced by `127.0.0.1:port`.
+pub fn with_port(url: &str, port: u16) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let (userinfo, hostpart) = match rest.find('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let tail = hostpart.find('/').map_or("", |i| &hostpart[i..]);
+    format!("{}{userinfo}127.0.0.1:{port}{tail}", &url[..scheme_end])
+}
+
+/// The `host:port` of a database URL, as a socket address.
+pub fn address_of(url: &str) -> SocketAddr {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let hostpart = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = hostpart.split('/').next().unwrap_or(hostpart);
+    use std::net::ToSocketAddrs;
+    host_port
+        .to_socket_addrs()
+        .expect("resolve")
+        .next()
+        .expect("an address")
+}
+
+#[test]
+fn with_port_rewrites_the_host() {
+    assert_eq!(
+        with_port("postgres://u@db:5432/x", 9),
+        "postgres://u@127.0.0.1:9/x"
+    );
+    assert_eq!(
+        with_port("mysql://root:pw@127.0.0.1:3306/db?a=b", 7),
+        "mysql://root:pw@127.0.0.1:7/db?a=b"
+    );
+}
