@@ -112,6 +112,7 @@ pub use sharding_core::*;
 /// | `table = path` | the Diesel table module; defaults to `#[diesel(table_name = ...)]`, else the snake-case plural of the struct name, as Diesel does |
 /// | `crate = path` | where the runtime lives; defaults to `::diesel_sharding` |
 /// | `skip_table_impl` | for a second model of the same table: implement `ShardKeyed` only, as the first model already implements `ShardedTable` for the table |
+/// | `encoded_id` | the primary key is an id made by [`ShardEncodedIds`]: [`find_anywhere`](FindAnywhereDsl::find_anywhere) reads the shard from the id (the pool needs [`encoded_ids`](ShardedPoolBuilder::encoded_ids)) |
 ///
 /// The key column is the field's `#[diesel(column_name = ...)]`, else the field's name.
 /// Mistakes (no key, two keys, a key that is not a field, an unknown option, a tuple

@@ -11,7 +11,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use crate::backend::invalid_namespace;
 use crate::pool::{PoolInner, ShardPool, ShardSlot};
 use crate::{
-    AllCandidates, Error, HashRouter, IdChooser, Result, Router, ShardBackend, ShardId, ShardedPool,
+    AllCandidates, Error, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend, ShardId,
+    ShardedPool,
 };
 
 /// Where a shard's connections come from.
@@ -56,6 +57,7 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     insert_batch_rows: usize,
     customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
     id_chooser: Box<dyn IdChooser>,
+    encoded_ids: Option<IdLayout>,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -97,6 +99,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             insert_batch_rows: 500,
             customizer: None,
             id_chooser: Box::new(AllCandidates),
+            encoded_ids: None,
             _conn: PhantomData,
         }
     }
@@ -241,6 +244,15 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Declares the layout of the shard-encoding ids this pool's `#[sharded(encoded_id)]`
+    /// tables use: their [`find_anywhere`](crate::FindAnywhereDsl::find_anywhere) reads
+    /// the owning shard from the id. Defaults to none (such lookups fail with a
+    /// configuration error).
+    pub fn encoded_ids(mut self, layout: IdLayout) -> Self {
+        self.encoded_ids = Some(layout);
+        self
+    }
+
     /// Validates the configuration, opens `min_idle` connections to every shard and
     /// returns the pool.
     ///
@@ -306,6 +318,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             pools,
             self.router,
             self.id_chooser,
+            self.encoded_ids,
             self.insert_batch_rows,
         )))
     }

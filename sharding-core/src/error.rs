@@ -231,6 +231,37 @@ pub enum Error {
         shard: ShardId,
     },
 
+    /// An id field does not fit its width in the [`IdLayout`](crate::IdLayout).
+    #[error(
+        "the id's {field} is {value}, more than its layout allows ({max}): use a layout with \
+         more {field} bits, or fewer shards/workers"
+    )]
+    IdOverflow {
+        /// `"timestamp"`, `"bucket"`, `"worker"` or `"sequence"`.
+        field: &'static str,
+        /// The value that did not fit.
+        value: u64,
+        /// The largest value the layout allows.
+        max: u64,
+    },
+
+    /// The clock went back further than the id generator may wait.
+    #[error(
+        "the clock went back {by:?} behind the last id: no id was made, to avoid duplicates; \
+         retry later, or allow a longer wait with `ClockBackwards::Wait`"
+    )]
+    ClockWentBackwards {
+        /// How far behind the last id's time the clock is.
+        by: Duration,
+    },
+
+    /// An [`IdLayout`](crate::IdLayout) with impossible widths.
+    #[error("invalid id layout: {reason}")]
+    InvalidIdLayout {
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A multi-shard insert failed on one shard. Each shard's rows are written in one
     /// transaction, so the failing shard holds none of its rows; the shards listed in
     /// `committed` hold all of theirs and the others none.

@@ -65,6 +65,7 @@ mod builder;
 mod connection;
 mod error;
 mod fanout;
+mod ids;
 mod key;
 mod migrations;
 mod model;
@@ -82,6 +83,10 @@ pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
 pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
     MergeBy, Merged, PartialResult, Summable,
+};
+pub use ids::{
+    Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, ShardEncodedIds, SystemClock,
+    DEFAULT_EPOCH_MS,
 };
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;

@@ -22,6 +22,12 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
     /// The shard-key column.
     type KeyColumn: Column<Table = Self> + Copy + Default;
 
+    /// Whether the primary key is an id made by [`ShardEncodedIds`](crate::ShardEncodedIds),
+    /// so that [`find_anywhere`](crate::FindAnywhereDsl::find_anywhere) reads the owning
+    /// shard from the id instead of asking every shard. `#[sharded(encoded_id)]` sets it.
+    /// Defaults to `false`.
+    const ENCODED_ID: bool = false;
+
     /// The shard-key column, as a value.
     fn key_column() -> Self::KeyColumn;
 }

@@ -15,8 +15,8 @@ use diesel_migrations::MigrationHarness;
 
 use crate::shard_id::list_ids;
 use crate::{
-    Error, IdChooser, MigrationReport, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey,
-    ShardKeyed, ShardedConnection, ShardedPoolBuilder, TableOf,
+    Error, IdChooser, IdLayout, MigrationReport, Result, Router, RoutingKey, ShardBackend,
+    ShardEncodedIds, ShardId, ShardKey, ShardKeyed, ShardedConnection, ShardedPoolBuilder, TableOf,
 };
 
 /// The r2d2 pool of one shard.
@@ -32,6 +32,7 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     index: HashMap<ShardId, usize>,
     router: Box<dyn Router>,
     id_chooser: Box<dyn IdChooser>,
+    encoded_ids: Option<IdLayout>,
     insert_batch_rows: usize,
     namespace_switches: AtomicU64,
 }
@@ -62,6 +63,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         pools: Vec<ShardPool<Conn>>,
         router: Box<dyn Router>,
         id_chooser: Box<dyn IdChooser>,
+        encoded_ids: Option<IdLayout>,
         insert_batch_rows: usize,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
@@ -72,6 +74,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             index,
             router,
             id_chooser,
+            encoded_ids,
             insert_batch_rows,
             namespace_switches: AtomicU64::new(0),
         }
@@ -146,6 +149,39 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The router in use.
     pub fn router(&self) -> &dyn Router {
         &*self.inner.router
+    }
+
+    /// The layout of this pool's shard-encoding ids, if declared with
+    /// [`ShardedPoolBuilder::encoded_ids`].
+    pub fn encoded_ids(&self) -> Option<&IdLayout> {
+        self.inner.encoded_ids.as_ref()
+    }
+
+    /// A new id, from `generator`, for a row whose shard key is `key`: the id names the
+    /// shard that owns `key`, so a later get-by-id asks that shard only.
+    ///
+    /// ```
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::{IdLayout, ShardEncodedIds, ShardedPool};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+    ///     .encoded_ids(IdLayout::default())
+    ///     .build()?;
+    /// let ids = ShardEncodedIds::new(IdLayout::default(), 0)?;
+    /// let id = pool.new_id_for_key(&ids, &42_i64)?;
+    /// assert_eq!(ids.layout().shard_of(id, pool.shard_ids())?, pool.shard_for_key(&42_i64)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new_id_for_key<K: ShardKey + ?Sized>(
+        &self,
+        generator: &ShardEncodedIds,
+        key: &K,
+    ) -> Result<i64> {
+        let position = self.route_key_index(key, "row")?;
+        generator.generate(position as u64)
     }
 
     /// The id chooser in use (see [`ShardedPoolBuilder::id_chooser`]).

@@ -16,6 +16,8 @@ pub(crate) struct Model<'a> {
     pub(crate) table: Option<Path>,
     pub(crate) krate: Option<Path>,
     pub(crate) skip_table_impl: bool,
+    /// `encoded_id`, with its span: the primary key is a shard-encoding id.
+    pub(crate) encoded_id: Option<Span>,
 }
 
 /// One named field.
@@ -43,7 +45,8 @@ impl KeyRef {
     }
 }
 
-const OPTIONS: &str = "`key = field`, `table = path`, `crate = path`, `skip_table_impl`";
+const OPTIONS: &str =
+    "`key = field`, `table = path`, `crate = path`, `skip_table_impl`, `encoded_id`";
 const HELP: &str = "help: the correct format looks like `#[sharded(key = customer_id)]`";
 
 impl<'a> Model<'a> {
@@ -90,6 +93,7 @@ impl<'a> Model<'a> {
             table: None,
             krate: None,
             skip_table_impl: false,
+            encoded_id: None,
         };
         let mut diesel_table = None;
 
@@ -170,6 +174,11 @@ impl<'a> Model<'a> {
                     let path: Path = meta.value()?.parse()?;
                     if self.krate.replace(path).is_some() {
                         errors.push(Err(meta.error("`crate` is given twice: keep one")));
+                    }
+                }
+                "encoded_id" => {
+                    if self.encoded_id.replace(meta.path.span()).is_some() {
+                        errors.push(Err(meta.error("`encoded_id` is given twice: keep one")));
                     }
                 }
                 "skip_table_impl" => {

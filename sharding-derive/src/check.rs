@@ -24,6 +24,13 @@ pub(crate) fn validate(model: &Model<'_>) -> syn::Result<()> {
             }
         }
     }
+    if let (Some(span), true) = (model.encoded_id, model.skip_table_impl) {
+        errors.push(Err(syn::Error::new(
+            span,
+            "`encoded_id` describes the table, and `skip_table_impl` leaves the table to another \
+             model: put `encoded_id` on the model that implements the table",
+        )));
+    }
     for key in &model.keys {
         if let KeyRef::Named(ident) = key {
             if !model.fields.iter().any(|f| f.ident == ident) {

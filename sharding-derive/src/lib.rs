@@ -16,8 +16,9 @@ use proc_macro::TokenStream;
 /// Name the shard key on the struct, `#[sharded(key = customer_id)]`, or on the field,
 /// `#[shard_key]`. Other options of `#[sharded(...)]`: `table = path` (defaults to the
 /// model's `#[diesel(table_name = ...)]`), `crate = path` (defaults to
-/// `::diesel_sharding`), and `skip_table_impl` for a second model of a table whose
-/// `ShardedTable` impl another model already derives.
+/// `::diesel_sharding`), `skip_table_impl` for a second model of a table whose
+/// `ShardedTable` impl another model already derives, and `encoded_id` when the primary
+/// key is a shard-encoding id.
 #[proc_macro_derive(Sharded, attributes(sharded, shard_key))]
 pub fn derive_sharded(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -4,10 +4,9 @@ use std::fmt;
 
 use diesel::dsl::Find;
 use diesel::query_dsl::methods::FindDsl;
-use diesel::Table;
 
 use super::{FanOut, Target};
-use crate::{Result, Router, RoutingKey, ShardId, ShardKey};
+use crate::{Result, Router, RoutingKey, ShardId, ShardKey, ShardedTable};
 
 /// Narrows the shards that may hold a row, given only its id: used by
 /// [`find_anywhere`](FindAnywhereDsl::find_anywhere). Set one with
@@ -56,25 +55,35 @@ impl<R: Router> IdChooser for R {
 /// ```
 /// # use diesel::prelude::*;
 /// use sharding_core::FindAnywhereDsl;
-/// # diesel::table! { orders (id) { id -> BigInt, } }
+/// # diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+/// # impl sharding_core::ShardedTable for orders::table {
+/// #     type KeyColumn = orders::customer_id;
+/// #     fn key_column() -> Self::KeyColumn { orders::customer_id }
+/// # }
 /// let lookup = orders::table.find_anywhere(42_i64);
 /// // lookup.get_unique::<i64, _>(&pool)? runs `WHERE id = 42` on the candidate shards
 /// // in parallel and fails if two shards hold the id.
 /// ```
-pub trait FindAnywhereDsl: Table + Sized {
-    /// `table.find(id)`, to run on the shards the pool's [`IdChooser`] names (all of them
-    /// by default). Finish with [`FanOut::get_unique`].
+pub trait FindAnywhereDsl: ShardedTable + Sized {
+    /// `table.find(id)`, to run on the shards that may hold `id`: for a table whose ids
+    /// encode their shard (`#[sharded(encoded_id)]`), the one shard the id names (per the
+    /// pool's [`encoded_ids`](crate::ShardedPoolBuilder::encoded_ids) layout); otherwise
+    /// those the pool's [`IdChooser`] names (all shards by default). Finish with
+    /// [`FanOut::get_unique`].
     fn find_anywhere<Id>(self, id: Id) -> FanOut<Find<Self, Id>>
     where
         Id: ShardKey,
         Self: FindDsl<Id>,
     {
         let target = match id.routing_key() {
-            Some(key) => Target::Id(key.to_owned_key()),
+            Some(key) => Target::Id {
+                id: key.to_owned_key(),
+                encoded: Self::ENCODED_ID,
+            },
             None => Target::MissingId,
         };
         FanOut::with_target(self.find(id), target)
     }
 }
 
-impl<T: Table> FindAnywhereDsl for T {}
+impl<T: ShardedTable> FindAnywhereDsl for T {}

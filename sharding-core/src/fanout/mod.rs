@@ -19,7 +19,10 @@ pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
-use crate::{Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded, ShardedPool};
+use crate::{
+    EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded,
+    ShardedPool,
+};
 
 /// Each healthy shard's result, and the failures.
 type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
@@ -29,7 +32,11 @@ type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
 pub(crate) enum Target {
     All,
     Shards(Vec<ShardId>),
-    Id(OwnedKey),
+    /// The shards that may hold this id; `encoded`: the id names its shard.
+    Id {
+        id: OwnedKey,
+        encoded: bool,
+    },
     MissingId,
 }
 
@@ -192,7 +199,21 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
                 .iter()
                 .map(|id| pool.shard_index(id.as_str()))
                 .collect::<Result<Vec<_>>>()?,
-            Target::Id(id) => pool
+            Target::Id { id, encoded: true } => {
+                let layout = pool.encoded_ids().ok_or_else(|| Error::NoShardForKey {
+                    router: "encoded id",
+                    key: id.to_string(),
+                    hint: "this table's ids encode their shard, but the pool has no id layout: \
+                           declare it with `ShardedPoolBuilder::encoded_ids`"
+                        .to_owned(),
+                })?;
+                EncodedIdChooser(*layout)
+                    .candidates(id.as_routing_key(), pool.shard_ids())?
+                    .iter()
+                    .map(|id| pool.shard_index(id.as_str()))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Target::Id { id, encoded: false } => pool
                 .id_chooser()
                 .candidates(id.as_routing_key(), pool.shard_ids())?
                 .iter()
@@ -366,7 +387,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         U: Send,
     {
         let id = match &self.target {
-            Target::Id(id) => id.to_string(),
+            Target::Id { id, .. } => id.to_string(),
             _ => "(query)".to_owned(),
         };
         let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;

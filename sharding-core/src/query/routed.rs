@@ -14,7 +14,7 @@ use super::multi::MultiRouted;
 use super::KeyPredicates;
 use crate::fanout::FanOut;
 use crate::{
-    Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedPool,
+    Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool,
     ShardedTable,
 };
 
@@ -271,6 +271,19 @@ pub trait ShardPinDsl: Sized {
         Routed {
             query: self,
             target: Target::Shard(shard.into()),
+        }
+    }
+
+    /// Runs the query on the shard that owns `row` (a parent whose key its children share),
+    /// without adding a filter: for Diesel's `Child::belonging_to(&parent)`, so that the
+    /// children of a loaded parent are read from the parent's shard only.
+    fn on_shard_of<Row: ShardKeyed + ?Sized>(self, row: &Row) -> Routed<Self> {
+        Routed {
+            query: self,
+            target: match row.shard_key().routing_key() {
+                Some(key) => Target::Key(key.to_owned_key()),
+                None => Target::MissingKey,
+            },
         }
     }
 

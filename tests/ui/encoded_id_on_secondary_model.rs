@@ -1,0 +1,14 @@
+use diesel::prelude::*;
+use diesel_sharding::Sharded;
+
+diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+
+#[derive(Insertable, Sharded)]
+#[diesel(table_name = orders)]
+#[sharded(key = customer_id, skip_table_impl, encoded_id)]
+struct NewOrder {
+    id: i64,
+    customer_id: i64,
+}
+
+fn main() {}
