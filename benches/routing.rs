@@ -1,8 +1,8 @@
 //! Micro-benchmarks of routing alone: ns per key for each router at 4, 64 and 1024
-//! shards, and of the derive-generated key extraction. Run with
+//! shards, of the derive-generated key extraction, and of the id generators. Run with
 //! `cargo bench --bench routing`.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
 
@@ -120,5 +120,28 @@ fn key_extraction(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, route, key_extraction);
+fn ids(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ids");
+    group.throughput(Throughput::Elements(1_000));
+    let encoded = diesel_sharding::ShardEncodedIds::new(diesel_sharding::IdLayout::default(), 1)
+        .expect("worker 1 fits");
+    group.bench_function("shard_encoded", |b| {
+        b.iter(|| {
+            for bucket in 0..1_000_u64 {
+                black_box(encoded.generate(bucket % 256).ok());
+            }
+        })
+    });
+    let uuids = diesel_sharding::UuidV7Ids::new();
+    group.bench_function("uuid_v7", |b| {
+        b.iter(|| {
+            for _ in 0..1_000 {
+                black_box(uuids.generate());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, route, key_extraction, ids);
 criterion_main!(benches);

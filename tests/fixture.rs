@@ -37,7 +37,10 @@ impl Shards {
         let shards = Shards::unmigrated(n, configure);
         shards.pool.run_pending_migrations(MIGRATIONS).expect("migrate");
         for i in 0..n {
-            shards.databases.direct(i).batch_execute(EVENTS_DDL).expect("create events");
+            let mut conn = shards.databases.direct(i);
+            for ddl in TEST_TABLES_DDL {
+                conn.batch_execute(ddl).expect("create test tables");
+            }
         }
         shards
     }

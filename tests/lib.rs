@@ -17,6 +17,7 @@
 )]
 
 mod common;
+mod ids;
 mod routers;
 mod ui;
 
@@ -37,6 +38,9 @@ macro_rules! suite {
         #[allow(clippy::duplicate_mod)]
         #[path = "suite/fanout.rs"]
         mod fanout;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "suite/ids.rs"]
+        mod ids;
         #[allow(clippy::duplicate_mod)]
         #[path = "suite/migrations.rs"]
         mod migrations;

@@ -65,6 +65,7 @@ mod builder;
 mod connection;
 mod error;
 mod fanout;
+mod id_schemes;
 mod ids;
 mod key;
 mod migrations;
@@ -84,6 +85,7 @@ pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
     MergeBy, Merged, PartialResult, Summable,
 };
+pub use id_schemes::{BlockIds, IdScheme, UuidV7Ids, BLOCK_IDS_PER_SHARD};
 pub use ids::{
     Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, ShardEncodedIds, SystemClock,
     DEFAULT_EPOCH_MS,

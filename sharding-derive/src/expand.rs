@@ -28,9 +28,11 @@ pub(crate) fn derive(model: &Model<'_>) -> TokenStream {
     let key_ty = field.ty;
     let column = field.column.as_ref().unwrap_or(field.ident);
 
-    let encoded_id = model
-        .encoded_id
-        .map(|_| quote!(const ENCODED_ID: bool = true;));
+    let encoded_id = model.encoded_id.map(|_| {
+        quote!(
+            const ENCODED_ID: bool = true;
+        )
+    });
     let table_impl = (!model.skip_table_impl).then(|| {
         quote! {
             #[automatically_derived]

@@ -30,6 +30,18 @@ pub mod schema {
     }
 
     diesel::table! {
+        /// A test-only table whose ids encode their shard.
+        notes (id) {
+            id -> BigInt,
+            customer_id -> BigInt,
+            body -> Text,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(customers, orders);
+    diesel::joinable!(orders -> customers (customer_id));
+
+    diesel::table! {
         /// A test-only table with a text key that may be missing.
         events (id) {
             id -> BigInt,
@@ -39,9 +51,9 @@ pub mod schema {
     }
 }
 
-pub use schema::{customers, events, orders};
+pub use schema::{customers, events, notes, orders};
 
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[derive(Queryable, Selectable, Insertable, Identifiable, Sharded, Debug, Clone, PartialEq)]
 #[diesel(table_name = customers)]
 pub struct Customer {
     #[shard_key]
@@ -50,8 +62,11 @@ pub struct Customer {
     pub name: String,
 }
 
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[derive(
+    Queryable, Selectable, Insertable, Identifiable, Associations, Sharded, Debug, Clone, PartialEq,
+)]
 #[diesel(table_name = orders, treat_none_as_default_value = false)]
+#[diesel(belongs_to(Customer))]
 #[sharded(key = customer_id)]
 pub struct Order {
     pub id: i64,
@@ -66,6 +81,16 @@ pub struct Order {
 pub struct Event {
     pub id: i64,
     pub tenant: Option<String>,
+    pub body: String,
+}
+
+/// A row whose id was made by `ShardEncodedIds` for its customer's shard.
+#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[diesel(table_name = notes, treat_none_as_default_value = false)]
+#[sharded(key = customer_id, encoded_id)]
+pub struct Note {
+    pub id: i64,
+    pub customer_id: i64,
     pub body: String,
 }
 
@@ -86,9 +111,11 @@ pub fn order(id: i64, customer_id: i64) -> Order {
     }
 }
 
-/// The test-only `events` table (created next to the migrated tables).
-pub const EVENTS_DDL: &str =
-    "CREATE TABLE events (id BIGINT PRIMARY KEY, tenant VARCHAR(100) NULL, body TEXT NOT NULL)";
+/// The test-only tables (created next to the migrated ones).
+pub const TEST_TABLES_DDL: [&str; 2] = [
+    "CREATE TABLE events (id BIGINT PRIMARY KEY, tenant VARCHAR(100) NULL, body TEXT NOT NULL)",
+    "CREATE TABLE notes (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, body TEXT NOT NULL)",
+];
 
 /// A name no other test (of this or a concurrent run) uses: `ds_<pid>_<n>_<micros>`.
 pub fn unique_name() -> String {

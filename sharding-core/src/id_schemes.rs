@@ -1,0 +1,269 @@
+//! Pluggable id schemes: shard-encoding ids, UUIDs, and blocks of ids reserved from a
+//! table on each shard.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::query_builder::SqlQuery;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::BigInt;
+
+use crate::{Error, RangeRouter, Result, ShardBackend, ShardEncodedIds, ShardKey, ShardedPool};
+
+/// A way to make primary keys for new rows, told which shard the row goes to.
+///
+/// [`ShardEncodedIds`] puts the shard in the id; [`UuidV7Ids`] makes UUIDs that say
+/// nothing about the shard; [`BlockIds`] hands out ids from ranges reserved in a table on
+/// each shard, each shard with its own range of the id space.
+pub trait IdScheme<Conn: ShardBackend>: Send + Sync {
+    /// The id type.
+    type Id;
+
+    /// A new id for a row that goes to the shard at `position` in `pool`.
+    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<Self::Id>;
+
+    /// A new id for a row whose shard key is `key`.
+    fn next_id_for_key<K: ShardKey + ?Sized>(
+        &self,
+        pool: &ShardedPool<Conn>,
+        key: &K,
+    ) -> Result<Self::Id> {
+        let position = pool.route_key_index(key, "row")?;
+        self.next_id(pool, position)
+    }
+}
+
+impl<Conn: ShardBackend> IdScheme<Conn> for ShardEncodedIds {
+    type Id = i64;
+
+    fn next_id(&self, _pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
+        self.generate(position as u64)
+    }
+}
+
+/// UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits, as 16
+/// bytes for a `BINARY(16)`/`BLOB`/`UUID`-as-bytes column. Time-ordered across
+/// milliseconds; the shard is not in the id, so lookups by id ask every shard.
+///
+/// ```
+/// use diesel::SqliteConnection;
+/// use sharding_core::{IdScheme, ShardedPool, UuidV7Ids};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let pool = ShardedPool::<SqliteConnection>::builder()
+/// #     .shard("s0", dir.path().join("s0.db").to_string_lossy()).build()?;
+/// let uuids = UuidV7Ids::new();
+/// let id: [u8; 16] = uuids.next_id(&pool, 0)?;
+/// assert_eq!(id[6] >> 4, 7); // version 7
+/// assert_eq!(id[8] >> 6, 0b10); // RFC 9562 variant
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct UuidV7Ids {
+    random: RandomState,
+    counter: AtomicU64,
+}
+
+impl Default for UuidV7Ids {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UuidV7Ids {
+    /// A generator with fresh random keys.
+    pub fn new() -> Self {
+        UuidV7Ids {
+            random: RandomState::new(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A new UUIDv7.
+    pub fn generate(&self) -> [u8; 16] {
+        let millis = crate::SystemClock.now_ms_for_uuid();
+        // Random bits: SipHash, keyed randomly per generator, of a counter.
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut a = self.random.build_hasher();
+        a.write_u64(n);
+        let mut b = self.random.build_hasher();
+        b.write_u64(!n);
+        let (ra, rb) = (a.finish().to_be_bytes(), b.finish().to_be_bytes());
+        let mut id = [0_u8; 16];
+        id[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        id[6..8].copy_from_slice(&ra[..2]);
+        id[8..16].copy_from_slice(&rb);
+        id[6] = (id[6] & 0x0f) | 0x70;
+        id[8] = (id[8] & 0x3f) | 0x80;
+        id
+    }
+}
+
+impl crate::SystemClock {
+    fn now_ms_for_uuid(self) -> u64 {
+        use crate::Clock;
+        self.now_ms()
+    }
+}
+
+impl<Conn: ShardBackend> IdScheme<Conn> for UuidV7Ids {
+    type Id = [u8; 16];
+
+    fn next_id(&self, _pool: &ShardedPool<Conn>, _position: usize) -> Result<[u8; 16]> {
+        Ok(self.generate())
+    }
+}
+
+/// Ids reserved in blocks from a table on each shard (hi/lo): shard number `p` owns the
+/// ids `p × 2⁴⁰ + 1 ..= (p + 1) × 2⁴⁰`, and its table `diesel_sharding_id_blocks` keeps
+/// the next free one, so ids survive restarts and several processes never hand out the
+/// same id. [`chooser`](Self::chooser) turns an id back into its shard.
+///
+/// Create the table on every shard with [`create_table`](Self::create_table) (or in a
+/// migration: `CREATE TABLE diesel_sharding_id_blocks (name VARCHAR(64) PRIMARY KEY,
+/// next_id BIGINT NOT NULL)`).
+#[derive(Debug)]
+pub struct BlockIds {
+    name: String,
+    block: i64,
+    /// Per shard position: the ids reserved and not yet handed out.
+    reserved: Mutex<Vec<Range<i64>>>,
+}
+
+/// How many ids each shard owns under [`BlockIds`]: 2⁴⁰.
+pub const BLOCK_IDS_PER_SHARD: i64 = 1 << 40;
+
+/// The row `BlockIds` reads back after reserving a block.
+#[doc(hidden)]
+#[derive(QueryableByName)]
+pub struct NextId {
+    #[diesel(sql_type = BigInt)]
+    next_id: i64,
+}
+
+impl BlockIds {
+    /// Ids for the sequence `name` (one row per sequence in each shard's table),
+    /// reserved `block` at a time. `name` must be 1 to 64 letters, digits or `_`.
+    pub fn new(name: &str, block: u32) -> Result<Self> {
+        if let Some(reason) = crate::backend::invalid_namespace(name) {
+            return Err(Error::InvalidIdLayout {
+                reason: format!("the sequence name {name:?} is refused because {reason}"),
+            });
+        }
+        Ok(BlockIds {
+            name: name.to_owned(),
+            block: i64::from(block.max(1)),
+            reserved: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Creates the table on every shard if it is missing.
+    pub fn create_table<Conn: ShardBackend>(pool: &ShardedPool<Conn>) -> Result<()> {
+        for position in 0..pool.shard_ids().len() {
+            let mut conn = pool.checkout(position)?;
+            conn.batch_execute(
+                "CREATE TABLE IF NOT EXISTS diesel_sharding_id_blocks \
+                 (name VARCHAR(64) PRIMARY KEY, next_id BIGINT NOT NULL)",
+            )
+            .map_err(Error::on_shard(pool.id(position)))?;
+        }
+        Ok(())
+    }
+
+    /// The id chooser that maps an id back to its shard (a [`RangeRouter`] over the
+    /// shards' id ranges), for [`ShardedPoolBuilder::id_chooser`](crate::ShardedPoolBuilder::id_chooser).
+    pub fn chooser(shards: &[impl AsRef<str>]) -> RangeRouter {
+        shards
+            .iter()
+            .enumerate()
+            .fold(RangeRouter::new(), |router, (p, shard)| {
+                let start = p as i64 * BLOCK_IDS_PER_SHARD;
+                router.range(start + 1..=start + BLOCK_IDS_PER_SHARD, shard.as_ref())
+            })
+    }
+
+    /// Reserves the next block on the shard at `position`.
+    fn reserve<Conn>(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<Range<i64>>
+    where
+        Conn: ShardBackend,
+        SqlQuery: for<'a> LoadQuery<'a, Conn, NextId> + ExecuteDsl<Conn>,
+    {
+        let base = i64::try_from(position)
+            .ok()
+            .and_then(|p| p.checked_mul(BLOCK_IDS_PER_SHARD))
+            .ok_or(Error::IdOverflow {
+                field: "bucket",
+                value: position as u64,
+                max: (i64::MAX / BLOCK_IDS_PER_SHARD) as u64,
+            })?;
+        // `name` is a validated identifier and the rest are integers: nothing to escape.
+        let (name, block) = (self.name.as_str(), self.block);
+        let mut conn = pool.checkout(position)?;
+        let reserve = |conn: &mut Conn| {
+            conn.transaction(|conn| {
+                let updated = diesel::sql_query(format!(
+                    "UPDATE diesel_sharding_id_blocks SET next_id = next_id + {block} WHERE name = '{name}'"
+                ))
+                .execute(conn)?;
+                if updated == 0 {
+                    diesel::sql_query(format!(
+                        "INSERT INTO diesel_sharding_id_blocks (name, next_id) VALUES ('{name}', {})",
+                        base + 1 + block
+                    ))
+                    .execute(conn)?;
+                }
+                diesel::sql_query(format!(
+                    "SELECT next_id FROM diesel_sharding_id_blocks WHERE name = '{name}'"
+                ))
+                .get_result::<NextId>(conn)
+            })
+        };
+        // Two processes may both find the row missing; the loser's insert fails and a
+        // second try updates the winner's row.
+        let next = reserve(&mut conn)
+            .or_else(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => reserve(&mut conn),
+                other => Err(other),
+            })
+            .map_err(Error::on_shard(pool.id(position)))?
+            .next_id;
+        if next - 1 > base + BLOCK_IDS_PER_SHARD {
+            return Err(Error::IdOverflow {
+                field: "sequence",
+                value: (next - 1 - base) as u64,
+                max: BLOCK_IDS_PER_SHARD as u64,
+            });
+        }
+        Ok(next - block..next)
+    }
+}
+
+impl<Conn> IdScheme<Conn> for BlockIds
+where
+    Conn: ShardBackend,
+    SqlQuery: for<'a> LoadQuery<'a, Conn, NextId> + ExecuteDsl<Conn>,
+{
+    type Id = i64;
+
+    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        if reserved.len() <= position {
+            reserved.resize(position + 1, 0..0);
+        }
+        if reserved[position].is_empty() {
+            reserved[position] = self.reserve(pool, position)?;
+        }
+        let id = reserved[position].start;
+        reserved[position].start += 1;
+        Ok(id)
+    }
+}
