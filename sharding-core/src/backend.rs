@@ -18,6 +18,9 @@ use diesel::QueryResult;
 ///
 /// [`SqliteConnection`]: diesel::SqliteConnection
 pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
+    /// The backend's name in configuration files: `sqlite`, `postgres` or `mysql`.
+    const NAME: &'static str = "custom";
+
     /// What one logical shard is on this backend (`"schema"` on PostgreSQL,
     /// `"database"` on MySQL), or `None` when the backend has no logical shards.
     const NAMESPACE: Option<&'static str> = None;
@@ -130,6 +133,8 @@ mod sqlite {
     /// `synchronous = NORMAL` and `foreign_keys = ON`; each file is switched to WAL once.
     /// SQLite has no logical shards.
     impl ShardBackend for SqliteConnection {
+        const NAME: &'static str = "sqlite";
+
         fn check_url(url: &str) -> Result<(), String> {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if path.is_empty() {
@@ -174,6 +179,7 @@ mod postgres {
     /// (logical shards). A logical shard's connection has `search_path` set to its schema
     /// alone, so an unqualified table name can only mean that shard's table.
     impl ShardBackend for PgConnection {
+        const NAME: &'static str = "postgres";
         const NAMESPACE: Option<&'static str> = Some("schema");
 
         fn check_url(url: &str) -> Result<(), String> {
@@ -217,6 +223,7 @@ mod mysql {
     /// prepared-statement cache of that connection, because a MySQL prepared statement
     /// stays bound to the database it was prepared in.
     impl ShardBackend for MysqlConnection {
+        const NAME: &'static str = "mysql";
         const NAMESPACE: Option<&'static str> = Some("database");
 
         fn check_url(url: &str) -> Result<(), String> {

@@ -262,6 +262,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A configuration file is wrong; the message says where and how to fix it.
+    #[error("{origin}:{line}:{column}: {key}{}{message}", if key.is_empty() { "" } else { ": " })]
+    Config {
+        /// The file (or the name given to the text).
+        origin: String,
+        /// 1-based line, 0 if unknown.
+        line: usize,
+        /// 1-based column, 0 if unknown.
+        column: usize,
+        /// The key at fault, such as `shards[1].url`; empty if unknown.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
     /// A multi-shard insert failed on one shard. Each shard's rows are written in one
     /// transaction, so the failing shard holds none of its rows; the shards listed in
     /// `committed` hold all of theirs and the others none.

@@ -12,6 +12,10 @@
 //! # Features
 //!
 //! * `sqlite` (default): SQLite shards, with a bundled libsqlite3.
+//! * `postgres`: PostgreSQL shards (links libpq).
+//! * `mysql`: MySQL and MariaDB shards (links libmysqlclient).
+//! * `config`: [`ShardConfig`] and `ShardedPool::from_config`, pools described by a TOML
+//!   file.
 //!
 //! # Example
 //!
@@ -62,6 +66,8 @@
 mod access;
 mod backend;
 mod builder;
+#[cfg(feature = "config")]
+mod config;
 mod connection;
 mod error;
 mod fanout;
@@ -79,6 +85,8 @@ mod sharded;
 pub use access::ShardAccess;
 pub use backend::ShardBackend;
 pub use builder::ShardedPoolBuilder;
+#[cfg(feature = "config")]
+pub use config::ShardConfig;
 pub use connection::ShardedConnection;
 pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
 pub use fanout::{

@@ -223,6 +223,13 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         Ok((shard, conn))
     }
 
+    /// A connection to one shard for running migrations with Diesel's
+    /// `MigrationHarness`: a logical shard's schema or database is created first if it
+    /// does not exist.
+    pub fn migration_connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
+        self.checkout_for_migrations(self.shard_index(shard)?)
+    }
+
     /// The r2d2 pool of one shard (for its [`state`](Pool::state), say). A logical
     /// shard's pool is shared with the other logical shards on it.
     pub fn shard_pool(&self, shard: &str) -> Result<&ShardPool<Conn>> {

@@ -1,0 +1,72 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Migrations, health checks and routing for every shard of a diesel-sharding pool.
+#[derive(Debug, Parser)]
+#[command(name = "diesel-sharding", version)]
+pub(crate) struct Cli {
+    /// The shard configuration file (TOML).
+    #[arg(long, short, default_value = "shards.toml")]
+    pub(crate) config: PathBuf,
+
+    /// How long to wait for each shard's connection, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub(crate) timeout_ms: u64,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run, revert or inspect migrations on every shard.
+    Migration {
+        #[command(subcommand)]
+        action: MigrationAction,
+        /// Only this shard (repeat for several).
+        #[arg(long, global = true)]
+        shard: Vec<String>,
+        /// The migrations directory; defaults to the file's `migrations` entry, else
+        /// `migrations`.
+        #[arg(long, global = true)]
+        migration_dir: Option<PathBuf>,
+    },
+    /// Check the shards.
+    Shards {
+        #[command(subcommand)]
+        action: ShardsAction,
+    },
+    /// Which shard owns a key (or, with --id, which shard an encoded id names).
+    Route {
+        /// The key: an integer, or text.
+        key: String,
+        /// Treat the key as text even if it looks like an integer.
+        #[arg(long, conflicts_with = "id")]
+        text: bool,
+        /// The key is an id made by ShardEncodedIds (needs an [ids] section).
+        #[arg(long)]
+        id: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum MigrationAction {
+    /// Run the pending migrations.
+    Run,
+    /// Revert the latest migration.
+    Revert,
+    /// List the applied and pending migrations.
+    List,
+    /// List the pending migrations.
+    Pending,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum ShardsAction {
+    /// Connectivity, latency and schema version of each shard; fails if a shard is down
+    /// or the shards disagree on the version.
+    Check,
+}

@@ -1,0 +1,388 @@
+//! The real `diesel-sharding` binary against real databases: SQLite always, PostgreSQL
+//! and MySQL/MariaDB with the `postgres` / `mysql` features.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diesel_sharding::{HashRouter, RoutingKey};
+
+struct Session {
+    dir: tempfile::TempDir,
+}
+
+impl Session {
+    /// A directory with the repository's migrations and a `shards.toml` of `config`.
+    fn new(config: &str) -> Session {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        copy_dir(&migrations, &dir.path().join("migrations"));
+        std::fs::write(dir.path().join("shards.toml"), config).unwrap();
+        Session { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_diesel-sharding"))
+            .current_dir(self.dir.path())
+            .args(["--config", "shards.toml", "--timeout-ms", "500"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn sqlite_config(shards: &[(&str, &str)]) -> String {
+    let mut config = String::from("backend = \"sqlite\"\nmigrations = \"migrations\"\n");
+    for (id, path) in shards {
+        config.push_str(&format!("\n[[shards]]\nid = \"{id}\"\nurl = \"{path}\"\n"));
+    }
+    config
+}
+
+const VERSION: &str = "20261123000001";
+
+fn has_orders(db: &Path) -> bool {
+    use diesel::prelude::*;
+    let mut conn = diesel::SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+    diesel::sql_query("SELECT 1 FROM orders LIMIT 1")
+        .execute(&mut conn)
+        .is_ok()
+}
+
+#[test]
+fn a_full_migration_session_on_sqlite() {
+    let s = Session::new(&sqlite_config(&[
+        ("s0", "s0.db"),
+        ("s1", "s1.db"),
+        ("s2", "s2.db"),
+    ]));
+
+    let pending = s.run(&["migration", "pending"]);
+    assert!(pending.status.success(), "{}", stderr(&pending));
+    for shard in ["s0", "s1", "s2"] {
+        assert!(
+            stdout(&pending).contains(&format!("{shard}: pending: {VERSION}\n")),
+            "{}",
+            stdout(&pending)
+        );
+    }
+
+    let run = s.run(&["migration", "run"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    for shard in ["s0", "s1", "s2"] {
+        assert!(
+            stdout(&run).contains(&format!("{shard}: applied {VERSION}\n")),
+            "{}",
+            stdout(&run)
+        );
+    }
+    for shard in ["s0.db", "s1.db", "s2.db"] {
+        assert!(has_orders(&s.path(shard)), "{shard} migrated");
+    }
+
+    let check = s.run(&["shards", "check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    assert!(stdout(&check).contains(&format!("all 3 shards up, at version {VERSION}")));
+
+    // Revert one shard: the shards now disagree, and `check` says so.
+    let revert = s.run(&["migration", "revert", "--shard", "s1"]);
+    assert!(revert.status.success(), "{}", stderr(&revert));
+    assert!(!has_orders(&s.path("s1.db")));
+    assert!(has_orders(&s.path("s0.db")));
+    let check = s.run(&["shards", "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stderr(&check).contains("disagree"), "{}", stderr(&check));
+
+    // Running again migrates only the one behind.
+    let run = s.run(&["migration", "run"]);
+    assert!(run.status.success());
+    let out = stdout(&run);
+    assert!(
+        out.contains("s0: up to date") && out.contains("s2: up to date"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("s1: applied {VERSION}")), "{out}");
+
+    let list = s.run(&["migration", "list", "--shard", "s2"]);
+    assert!(stdout(&list).contains(&format!("applied: {VERSION}; pending: none")));
+    assert!(!stdout(&list).contains("s0:"), "only the shard asked for");
+}
+
+#[test]
+fn a_shard_that_is_down_fails_alone_and_sets_the_exit_code() {
+    let s = Session::new(&sqlite_config(&[
+        ("s0", "s0.db"),
+        ("gone", "no-such-dir/x.db"),
+        ("s2", "s2.db"),
+    ]));
+    let run = s.run(&["migration", "run"]);
+    assert_eq!(run.status.code(), Some(1));
+    let out = stdout(&run);
+    assert!(out.contains(&format!("s0: applied {VERSION}")), "{out}");
+    assert!(
+        out.contains(&format!("s2: applied {VERSION}")),
+        "the shard after the dead one ran: {out}"
+    );
+    assert!(out.contains("gone: FAILED"), "{out}");
+    assert!(has_orders(&s.path("s0.db")) && has_orders(&s.path("s2.db")));
+
+    let check = s.run(&["shards", "check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let out = stdout(&check);
+    let gone = out.lines().find(|l| l.starts_with("gone")).unwrap();
+    assert!(gone.contains("DOWN"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("s0") && l.contains(" up ")),
+        "{out}"
+    );
+}
+
+#[test]
+fn configuration_errors_point_at_the_line_and_key() {
+    let s = Session::new("backend = \"sqlite\"\n\n[[shards]]\nid = \"s0\"\nurl = 7\n");
+    let out = s.run(&["shards", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shards.toml:5:7: url: invalid type"),
+        "{}",
+        stderr(&out)
+    );
+
+    let s = Session::new("backend = \"sqlite\"\n[router]\nkind = \"random\"\n[[shards]]\nid = \"s0\"\nurl = \"a.db\"\n");
+    let out = s.run(&["route", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shards.toml:3:8: router.kind: unknown router `random`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let s = Session::new(&sqlite_config(&[("s0", "${DS_CLI_TEST_UNSET}/a.db")]));
+    let out = s.run(&["shards", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("shards[0].url: the environment variable `DS_CLI_TEST_UNSET` is not set"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.path("a.db").exists());
+}
+
+#[test]
+fn route_names_the_shard_the_library_would_use() {
+    let s =
+        Session::new(&format!(
+        "{}\n[ids]\ntimestamp_bits = 41\nbucket_bits = 8\nworker_bits = 4\nsequence_bits = 10\n",
+        sqlite_config(&[("s0", "s0.db"), ("s1", "s1.db"), ("s2", "s2.db"), ("s3", "s3.db")])
+    ));
+    for key in [1_i64, 42, 7_777] {
+        let out = s.run(&["route", &key.to_string()]);
+        assert!(out.status.success());
+        let expected = HashRouter::new().bucket(RoutingKey::Int(key.into()), 4);
+        assert_eq!(
+            stdout(&out).trim(),
+            format!("key {key} -> shard s{expected} (hash router)")
+        );
+    }
+    let out = s.run(&["route", "--text", "42"]);
+    let expected = HashRouter::new().bucket(RoutingKey::Text("42"), 4);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("key 42 -> shard s{expected} (hash router)")
+    );
+
+    let layout = diesel_sharding::IdLayout::default();
+    let id = layout.encode(123_456, 2, 3, 9).unwrap();
+    let out = s.run(&["route", "--id", &id.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("id {id} -> shard s2 (bucket 2, worker 3, sequence 9, 123456 ms after the epoch)")
+    );
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod servers {
+    use diesel::Connection;
+
+    use super::*;
+
+    fn unique() -> String {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+            % 1_000_000_000;
+        format!("ds_cli_{}_{micros}", std::process::id())
+    }
+
+    fn with_database(url: &str, database: &str) -> String {
+        let (root, _) = url.rsplit_once('/').unwrap();
+        format!("{root}/{database}")
+    }
+
+    /// Creates `names` on the server and drops them again when dropped.
+    struct Databases<Conn: Connection> {
+        admin: String,
+        names: Vec<String>,
+        quote: char,
+        _conn: std::marker::PhantomData<Conn>,
+    }
+
+    impl<Conn: Connection> Databases<Conn> {
+        fn create(admin: &str, names: Vec<String>, quote: char) -> Self {
+            let mut conn =
+                Conn::establish(admin).unwrap_or_else(|e| panic!("no server at {admin}: {e}"));
+            for name in &names {
+                conn.batch_execute(&format!("CREATE DATABASE {quote}{name}{quote}"))
+                    .unwrap();
+            }
+            Databases {
+                admin: admin.to_owned(),
+                names,
+                quote,
+                _conn: std::marker::PhantomData,
+            }
+        }
+    }
+
+    impl<Conn: Connection> Drop for Databases<Conn> {
+        fn drop(&mut self) {
+            if let Ok(mut conn) = Conn::establish(&self.admin) {
+                for name in &self.names {
+                    let q = self.quote;
+                    let force = if q == '"' { " WITH (FORCE)" } else { "" };
+                    let _ =
+                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {q}{name}{q}{force}"));
+                }
+            }
+        }
+    }
+
+    fn session_on_server(
+        backend: &str,
+        admin: &str,
+        logical_namespaces: &[String],
+        dbs: &[String],
+    ) {
+        // Two physical shards and, on a shared pool, two logical ones.
+        let mut config = format!(
+            "backend = \"{backend}\"\nmigrations = \"migrations\"\n\n[[shared_pools]]\nname = \"main\"\nurl = \"{}\"\n",
+            with_database(admin, &dbs[2])
+        );
+        for (i, db) in dbs[..2].iter().enumerate() {
+            config.push_str(&format!(
+                "\n[[shards]]\nid = \"p{i}\"\nurl = \"{}\"\n",
+                with_database(admin, db)
+            ));
+        }
+        for (i, ns) in logical_namespaces.iter().enumerate() {
+            config.push_str(&format!(
+                "\n[[shards]]\nid = \"l{i}\"\npool = \"main\"\nnamespace = \"{ns}\"\n"
+            ));
+        }
+        config.push_str("\n[[shards]]\nid = \"dead\"\n");
+        let dead = if backend == "postgres" {
+            "postgres://postgres@127.0.0.1:1/x"
+        } else {
+            "mysql://root@127.0.0.1:1/x"
+        };
+        config.push_str(&format!("url = \"{dead}\"\n"));
+        let s = Session::new(&config);
+        let run = s.run(&["migration", "run"]);
+        assert_eq!(
+            run.status.code(),
+            Some(1),
+            "{}{}",
+            stdout(&run),
+            stderr(&run)
+        );
+        let out = stdout(&run);
+        for shard in ["p0", "p1", "l0", "l1"] {
+            assert!(
+                out.contains(&format!("{shard}: applied {VERSION}")),
+                "{shard}: {out}"
+            );
+        }
+        assert!(out.contains("dead: FAILED"), "{out}");
+        let check = s.run(&["shards", "check"]);
+        assert_eq!(check.status.code(), Some(1));
+        let out = stdout(&check);
+        assert_eq!(
+            out.lines()
+                .filter(|l| l.contains(" up ") && l.contains(VERSION))
+                .count(),
+            4,
+            "{out}"
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_session_on_postgresql_with_physical_logical_and_dead_shards() {
+        let admin = std::env::var("PG_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let base = unique();
+        let dbs: Vec<String> = (0..3).map(|i| format!("{base}_{i}")).collect();
+        let _guard = Databases::<diesel::PgConnection>::create(&admin, dbs.clone(), '"');
+        session_on_server(
+            "postgres",
+            &admin,
+            &["shard_0".into(), "shard_1".into()],
+            &dbs,
+        );
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn a_session_on_mysql_with_physical_logical_and_dead_shards() {
+        let admin = std::env::var("MYSQL_DATABASE_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+        let base = unique();
+        let dbs: Vec<String> = (0..3).map(|i| format!("{base}_{i}")).collect();
+        let namespaces: Vec<String> = (0..2).map(|i| format!("{base}_ns{i}")).collect();
+        // The namespaces are created by `migration run`; the guard drops them too.
+        let guard = Databases::<diesel::MysqlConnection>::create(&admin, dbs.clone(), '`');
+        let cleanup = Databases::<diesel::MysqlConnection> {
+            admin: admin.clone(),
+            names: namespaces.clone(),
+            quote: '`',
+            _conn: std::marker::PhantomData,
+        };
+        session_on_server("mysql", &admin, &namespaces, &dbs);
+        drop((guard, cleanup));
+    }
+}
