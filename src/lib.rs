@@ -8,9 +8,15 @@
 //!   [`insert`](ShardedPool::insert) and [`insert_all`](ShardedPool::insert_all) route
 //!   rows by themselves and [`for_key`](KeyRoutingDsl::for_key) routes queries.
 //! * [`set_shard`](ShardPinDsl::set_shard) pins any query to a shard;
-//!   [`all_shards`](ShardPinDsl::all_shards) runs it on every shard.
+//!   [`all_shards`](ShardPinDsl::all_shards) runs it on every shard in parallel and
+//!   merges the results ([`FanOut`]: ordered merge with `LIMIT`/`OFFSET`, counts, sums,
+//!   min/max, averages, `GROUP BY` merges, fail-fast or partial results, time limits).
+//! * [`find_anywhere`](FindAnywhereDsl::find_anywhere) looks a row up by id when its shard
+//!   is unknown; ids made by [`ShardEncodedIds`] name their shard, so the lookup asks one.
 //! * [`ShardedConnection`] is a unit of work holding at most one connection per shard.
 //! * [`run_pending_migrations`](ShardedPool::run_pending_migrations) migrates every shard.
+//! * PostgreSQL schemas and MySQL databases can be **logical shards** sharing one pool
+//!   ([`ShardedPoolBuilder::logical_shard`]).
 //!
 //! # Example
 //!
@@ -66,6 +72,10 @@
 //! # Features
 //!
 //! * `sqlite` (default): SQLite shards, bundled libsqlite3, no server needed.
+//! * `postgres`: PostgreSQL shards (links libpq).
+//! * `mysql`: MySQL and MariaDB shards (links libmysqlclient).
+//! * `config`: `ShardConfig` and `ShardedPool::from_config`, pools described by a TOML
+//!   file (the format the `diesel-sharding` command-line tool reads).
 //!
 //! [Diesel]: https://diesel.rs
 
@@ -122,8 +132,8 @@ pub use sharding_derive::Sharded;
 /// Everything a sharded application usually needs, for `use diesel_sharding::prelude::*`.
 pub mod prelude {
     pub use sharding_core::{
-        Error as ShardingError, KeyRoutingDsl, OptionalExtension as _, ShardId, ShardPinDsl,
-        Sharded, ShardedConnection, ShardedPool, StatementRoutingDsl,
+        Error as ShardingError, FindAnywhereDsl, KeyRoutingDsl, OptionalExtension as _, ShardId,
+        ShardPinDsl, Sharded, ShardedConnection, ShardedPool, StatementRoutingDsl,
     };
     pub use sharding_derive::Sharded;
 }

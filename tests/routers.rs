@@ -114,3 +114,48 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "config")]
+mod config_input {
+    use diesel_sharding::{Error, ShardConfig};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text, and any mix of valid and invalid lines, parses or fails with a
+        /// positioned configuration error; it never panics.
+        #[test]
+        fn arbitrary_configuration_text_never_panics(text in ".{0,200}") {
+            if let Err(e) = ShardConfig::from_toml(&text, "fuzz.toml") {
+                prop_assert!(matches!(e, Error::Config { .. }), "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_configuration_lines_never_panic(
+            lines in proptest::collection::vec(prop_oneof![
+                Just("backend = \"sqlite\"".to_owned()),
+                Just("backend = \"postgres\"".to_owned()),
+                Just("[[shards]]".to_owned()),
+                Just("[[shared_pools]]".to_owned()),
+                Just("[router]".to_owned()),
+                Just("[pool]".to_owned()),
+                "id = \"[a-z0-9;\\- ]{0,6}\"",
+                "url = \"[a-z:/$\\{\\}.]{0,12}\"",
+                "pool = \"[a-z]{0,3}\"",
+                "name = \"[a-z]{0,3}\"",
+                "namespace = \"[a-z;0-9 ]{0,6}\"",
+                "kind = \"[a-z]{0,6}\"",
+                "max_size = -?[0-9]{1,3}",
+                ".{0,10}",
+            ], 0..12),
+        ) {
+            let text = lines.join("\n");
+            match ShardConfig::from_toml(&text, "fuzz.toml") {
+                Ok(config) => {
+                    let _ = config.builder::<diesel::SqliteConnection>();
+                }
+                Err(e) => prop_assert!(matches!(e, Error::Config { .. }), "{}", e),
+            }
+        }
+    }
+}

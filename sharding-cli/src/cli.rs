@@ -46,7 +46,7 @@ pub(crate) enum Command {
         /// Treat the key as text even if it looks like an integer.
         #[arg(long, conflicts_with = "id")]
         text: bool,
-        /// The key is an id made by ShardEncodedIds (needs an [ids] section).
+        /// The key is an id made by ShardEncodedIds (needs an `[ids]` section).
         #[arg(long)]
         id: bool,
     },

@@ -1,39 +1,4 @@
-//! Shard configuration files (TOML), for [`ShardedPool::from_config`] and the
-//! `diesel-sharding` command-line tool.
-//!
-//! ```toml
-//! backend = "postgres"                 # sqlite | postgres | mysql
-//! migrations = "migrations"            # for the CLI; relative to this file
-//!
-//! [pool]                               # optional; defaults as in ShardedPoolBuilder
-//! max_size = 10
-//! min_idle = 1
-//! connection_timeout_ms = 30000
-//! test_on_check_out = false
-//!
-//! [router]                             # optional; default: kind = "hash"
-//! kind = "range"                       # hash | modulo | range | lookup
-//! ranges = [ { start = 0, end = 1000, shard = "s0" }, { start = 1000, shard = "s1" } ]
-//! # lookup: default = "s0", int_keys = { 42 = "s1" }, text_keys = { acme = "s1" }
-//!
-//! [[shared_pools]]                     # a pool several logical shards share
-//! name = "main"
-//! url = "postgres://app:${PG_PASSWORD}@db1/app"
-//!
-//! [[shards]]                           # a physical shard
-//! id = "s0"
-//! url = "postgres://app:${PG_PASSWORD}@db2/app"
-//!
-//! [[shards]]                           # a logical shard: a schema on a shared pool
-//! id = "s1"
-//! pool = "main"
-//! namespace = "shard_1"
-//! ```
-//!
-//! `${NAME}` in a URL is replaced by the environment variable `NAME` (`$$` is a `$`), so
-//! no password needs to live in the file. Relative SQLite paths and the `migrations`
-//! directory are taken from the file's directory. Every mistake is reported with the
-//! file, line, column and key.
+//! Shard configuration files (TOML).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -118,7 +83,43 @@ struct RawIds {
     epoch_ms: Option<u64>,
 }
 
-/// A parsed shard configuration file. See the [module docs](self) for the format.
+/// A parsed shard configuration file, for [`ShardedPool::from_config`] and the
+/// `diesel-sharding` command-line tool. The format:
+///
+///
+/// ```toml
+/// backend = "postgres"                 # sqlite | postgres | mysql
+/// migrations = "migrations"            # for the CLI; relative to this file
+///
+/// [pool]                               # optional; defaults as in ShardedPoolBuilder
+/// max_size = 10
+/// min_idle = 1
+/// connection_timeout_ms = 30000
+/// test_on_check_out = false
+///
+/// [router]                             # optional; default: kind = "hash"
+/// kind = "range"                       # hash | modulo | range | lookup
+/// ranges = [ { start = 0, end = 1000, shard = "s0" }, { start = 1000, shard = "s1" } ]
+/// # lookup: default = "s0", int_keys = { 42 = "s1" }, text_keys = { acme = "s1" }
+///
+/// [[shared_pools]]                     # a pool several logical shards share
+/// name = "main"
+/// url = "postgres://app:${PG_PASSWORD}@db1/app"
+///
+/// [[shards]]                           # a physical shard
+/// id = "s0"
+/// url = "postgres://app:${PG_PASSWORD}@db2/app"
+///
+/// [[shards]]                           # a logical shard: a schema on a shared pool
+/// id = "s1"
+/// pool = "main"
+/// namespace = "shard_1"
+/// ```
+///
+/// `${NAME}` in a URL is replaced by the environment variable `NAME` (`$$` is a `$`), so
+/// no password needs to live in the file. Relative SQLite paths and the `migrations`
+/// directory are taken from the file's directory. Every mistake is reported with the
+/// file, line, column and key.
 ///
 /// ```
 /// use diesel::SqliteConnection;
