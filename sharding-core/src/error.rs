@@ -399,3 +399,34 @@ impl<T> OptionalExtension<T> for Result<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+    }
+
+    #[test]
+    fn messages_say_how_to_fix_the_problem() {
+        let unknown = Error::UnknownShard {
+            shard: "s9".into(),
+            known: "`s0`, `s1`".into(),
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "unknown shard `s9`: this pool has the shards [`s0`, `s1`]; use one of those ids"
+        );
+        let config = Error::Config {
+            origin: "a.toml".into(),
+            line: 3,
+            column: 7,
+            key: "url".into(),
+            message: "bad".into(),
+        };
+        assert_eq!(config.to_string(), "a.toml:3:7: url: bad");
+    }
+}

@@ -127,9 +127,3 @@ fn run_all<A: ShardAccess, Q: Send, R: Send>(
 }
 
 forward_query_dsl!(MultiRouted<Q, Col, K>);
-
-#[allow(dead_code)]
-fn _assert_error_is_send_sync() {
-    fn check<T: Send + Sync>() {}
-    check::<Error>();
-}
