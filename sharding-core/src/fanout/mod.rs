@@ -288,56 +288,68 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         )
     }
 
+    /// Runs a one-row query on every shard and combines the healthy shards' values.
+    fn combine_one_row<'query, T, R, A>(
+        self,
+        mut access: A,
+        combine: impl FnOnce(Vec<T>) -> R,
+    ) -> Result<P::Output<R>>
+    where
+        A: ShardAccess,
+        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, T>,
+        T: Send,
+    {
+        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<T>(conn))?;
+        P::finish(combine(oks.into_iter().map(|(_, v)| v).collect()), failures)
+    }
+
     /// The sum of every shard's `COUNT(*)`.
-    pub fn count<'query, A>(self, mut access: A) -> Result<P::Output<i64>>
+    pub fn count<'query, A>(self, access: A) -> Result<P::Output<i64>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, i64>,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<i64>(conn))?;
-        P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
+        self.combine_one_row(access, |counts: Vec<i64>| counts.into_iter().sum())
     }
 
     /// The sum of every shard's SQL `SUM` (`None` when no shard had a row).
-    pub fn sum<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    pub fn sum<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
         T: std::ops::Add<Output = T> + Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
-        P::finish(
-            merge::sum_options(oks.into_iter().map(|(_, v)| v)),
-            failures,
-        )
+        self.combine_one_row(access, merge::sum_options)
     }
 
     /// The least of every shard's SQL `MIN`.
-    pub fn min<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    pub fn min<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
         T: Ord + Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
-        P::finish(oks.into_iter().filter_map(|(_, v)| v).min(), failures)
+        self.combine_one_row(access, |values: Vec<Option<T>>| {
+            values.into_iter().flatten().min()
+        })
     }
 
     /// The greatest of every shard's SQL `MAX`.
-    pub fn max<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<T>>>
+    pub fn max<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
         T: Ord + Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<Option<T>>(conn))?;
-        P::finish(oks.into_iter().filter_map(|(_, v)| v).max(), failures)
+        self.combine_one_row(access, |values: Vec<Option<T>>| {
+            values.into_iter().flatten().max()
+        })
     }
 
     /// The average over every shard, from each shard's `(SUM(x), COUNT(x))`: the total
     /// sum over the total count, never an average of averages. `None` when no shard
     /// has a row.
-    pub fn avg<'query, T, A>(self, mut access: A) -> Result<P::Output<Option<f64>>>
+    pub fn avg<'query, T, A>(self, access: A) -> Result<P::Output<Option<f64>>>
     where
         A: ShardAccess,
         Q: Clone
@@ -346,16 +358,13 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             + LoadQuery<'query, A::Connection, (Option<T>, i64)>,
         T: Summable,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| {
-            q.get_result::<(Option<T>, i64)>(conn)
-        })?;
-        let count: i64 = oks.iter().map(|(_, (_, n))| n).sum();
-        let sum = merge::sum_options(oks.into_iter().map(|(_, (s, _))| s));
-        let avg = match (sum, count) {
-            (Some(sum), n) if n > 0 => Some(sum.to_f64() / n as f64),
-            _ => None,
-        };
-        P::finish(avg, failures)
+        self.combine_one_row(access, |pairs: Vec<(Option<T>, i64)>| {
+            let count: i64 = pairs.iter().map(|(_, n)| n).sum();
+            match merge::sum_options(pairs.into_iter().map(|(s, _)| s)) {
+                Some(sum) if count > 0 => Some(sum.to_f64() / count as f64),
+                _ => None,
+            }
+        })
     }
 
     /// `GROUP BY` across shards: each shard returns `(key, value)` rows; rows with equal
