@@ -48,14 +48,8 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     shards: Vec<(ShardId, ShardSource<Conn>)>,
     shared_pools: Vec<(String, String)>,
     router: Box<dyn Router>,
-    max_size: u32,
-    min_idle: Option<u32>,
-    connection_timeout: Duration,
-    test_on_check_out: bool,
-    idle_timeout: Option<Duration>,
-    max_lifetime: Option<Duration>,
+    settings: PoolSettings<Conn>,
     insert_batch_rows: usize,
-    customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
     id_chooser: Box<dyn IdChooser>,
     encoded_ids: Option<IdLayout>,
     _conn: PhantomData<fn() -> Conn>,
@@ -69,10 +63,10 @@ impl<Conn: ShardBackend> fmt::Debug for ShardedPoolBuilder<Conn> {
                 &self.shards.iter().map(|s| &s.0).collect::<Vec<_>>(),
             )
             .field("router", &self.router)
-            .field("max_size", &self.max_size)
-            .field("min_idle", &self.min_idle)
-            .field("connection_timeout", &self.connection_timeout)
-            .field("test_on_check_out", &self.test_on_check_out)
+            .field("max_size", &self.settings.max_size)
+            .field("min_idle", &self.settings.min_idle)
+            .field("connection_timeout", &self.settings.connection_timeout)
+            .field("test_on_check_out", &self.settings.test_on_check_out)
             .finish_non_exhaustive()
     }
 }
@@ -90,14 +84,16 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             shards: Vec::new(),
             shared_pools: Vec::new(),
             router: Box::new(HashRouter::new()),
-            max_size: 10,
-            min_idle: Some(1),
-            connection_timeout: Duration::from_secs(30),
-            test_on_check_out: false,
-            idle_timeout: Some(Duration::from_secs(10 * 60)),
-            max_lifetime: Some(Duration::from_secs(30 * 60)),
+            settings: PoolSettings {
+                customizer: None,
+                max_size: 10,
+                min_idle: Some(1),
+                connection_timeout: Duration::from_secs(30),
+                test_on_check_out: false,
+                idle_timeout: Some(Duration::from_secs(10 * 60)),
+                max_lifetime: Some(Duration::from_secs(30 * 60)),
+            },
             insert_batch_rows: 500,
-            customizer: None,
             id_chooser: Box::new(AllCandidates),
             encoded_ids: None,
             _conn: PhantomData,
@@ -172,7 +168,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Sets the most connections each shard's pool keeps. Defaults to 10.
     pub fn max_size(mut self, max_size: u32) -> Self {
-        self.max_size = max_size;
+        self.settings.max_size = max_size;
         self
     }
 
@@ -180,7 +176,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// r2d2's default). Defaults to `Some(1)`, so [`build`](Self::build) proves every
     /// shard reachable without opening `max_size` connections each.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
-        self.min_idle = min_idle;
+        self.settings.min_idle = min_idle;
         self
     }
 
@@ -188,7 +184,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// [`Error::PoolTimeout`], and how long [`build`](Self::build) waits for each shard.
     /// Defaults to 30 seconds.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
-        self.connection_timeout = timeout;
+        self.settings.connection_timeout = timeout;
         self
     }
 
@@ -200,19 +196,19 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// server since its last use fails once. Set `true` where shards drop idle
     /// connections often.
     pub fn test_on_check_out(mut self, test: bool) -> Self {
-        self.test_on_check_out = test;
+        self.settings.test_on_check_out = test;
         self
     }
 
     /// Sets how long a connection may sit idle before it is closed. Defaults to 10 minutes.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.idle_timeout = timeout;
+        self.settings.idle_timeout = timeout;
         self
     }
 
     /// Sets the longest a connection lives. Defaults to 30 minutes.
     pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
-        self.max_lifetime = lifetime;
+        self.settings.max_lifetime = lifetime;
         self
     }
 
@@ -231,7 +227,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         mut self,
         customizer: Box<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>,
     ) -> Self {
-        self.customizer = Some(Arc::from(customizer));
+        self.settings.customizer = Some(Arc::from(customizer));
         self
     }
 
@@ -276,22 +272,13 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         let ids: Vec<ShardId> = self.shards.iter().map(|s| s.0.clone()).collect();
         self.router.validate(&ids)?;
 
-        let settings = PoolSettings {
-            max_size: self.max_size,
-            min_idle: self.min_idle,
-            connection_timeout: self.connection_timeout,
-            test_on_check_out: self.test_on_check_out,
-            idle_timeout: self.idle_timeout,
-            max_lifetime: self.max_lifetime,
-            connect_now,
-            customizer: self.customizer.clone(),
-        };
+        let settings = &self.settings;
         let mut pools = Vec::new();
         let mut shared_index = HashMap::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
             shared_index.insert(name.clone(), pools.len());
-            pools.push(settings.build(&label, url, true)?);
+            pools.push(settings.build(&label, url, true, connect_now)?);
         }
         let mut slots = Vec::with_capacity(self.shards.len());
         for (id, source) in self.shards {
@@ -301,7 +288,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Url(url) => {
-                    pools.push(settings.build(&id, &url, false)?);
+                    pools.push(settings.build(&id, &url, false, connect_now)?);
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Logical { pool, namespace } => ShardSlot {
@@ -391,7 +378,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 }
 
-/// The r2d2 settings every pool of a builder shares.
+/// The r2d2 settings every pool of a builder shares (its own pools and shared ones).
 struct PoolSettings<Conn> {
     customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
     max_size: u32,
@@ -400,14 +387,19 @@ struct PoolSettings<Conn> {
     test_on_check_out: bool,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
-    connect_now: bool,
 }
 
 impl<Conn: ShardBackend> PoolSettings<Conn> {
     /// Builds one r2d2 pool; `label` names it in errors.
-    fn build(&self, label: &ShardId, url: &str, shared: bool) -> Result<ShardPool<Conn>> {
+    fn build(
+        &self,
+        label: &ShardId,
+        url: &str,
+        shared: bool,
+        connect_now: bool,
+    ) -> Result<ShardPool<Conn>> {
         let prepared = Conn::prepare_database(url);
-        if self.connect_now {
+        if connect_now {
             prepared.map_err(|e| Error::Connect {
                 shard: label.clone(),
                 source: e.into(),
@@ -425,7 +417,7 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
                 user: self.customizer.clone(),
             }));
         let manager = ConnectionManager::<Conn>::new(url);
-        if self.connect_now {
+        if connect_now {
             builder.build(manager).map_err(|e| Error::Connect {
                 shard: label.clone(),
                 source: Box::new(e),
