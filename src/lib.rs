@@ -76,6 +76,7 @@
 //! * `mysql`: MySQL and MariaDB shards (links libmysqlclient).
 //! * `config`: `ShardConfig` and `ShardedPool::from_config`, pools described by a TOML
 //!   file (the format the `diesel-sharding` command-line tool reads).
+//! * `uuid`: `uuid::Uuid` shard keys (routed as their 16 bytes).
 //!
 //! [Diesel]: https://diesel.rs
 

@@ -16,3 +16,8 @@ mod two_servers;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/outage.rs"]
 mod outage;
+
+#[cfg(feature = "uuid")]
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/uuid_keys.rs"]
+mod uuid_keys;

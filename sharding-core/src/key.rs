@@ -119,7 +119,7 @@ impl fmt::Display for OwnedKey {
 ///
 /// Implemented for every integer type Diesel maps (`i8` to `i64`, `u8` to `u64`),
 /// `String`/`str`, byte strings (`Vec<u8>`, `[u8]`, `[u8; N]`, e.g. a UUID's 16 bytes),
-/// and references, boxes and `Option`s of those. `None` has no routing key: routing it
+/// `uuid::Uuid` (feature `uuid`), and references, boxes and `Option`s of those. `None` has no routing key: routing it
 /// fails with [`Error::MissingKey`](crate::Error::MissingKey).
 ///
 /// Implement it for your own key types by returning one of the [`RoutingKey`] shapes:
@@ -204,6 +204,14 @@ impl<K: ShardKey> ShardKey for Option<K> {
     }
 }
 
+/// A UUID routes as its 16 bytes, like `[u8; 16]` (feature `uuid`).
+#[cfg(feature = "uuid")]
+impl ShardKey for uuid::Uuid {
+    fn routing_key(&self) -> Option<RoutingKey<'_>> {
+        Some(RoutingKey::Bytes(self.as_bytes()))
+    }
+}
+
 impl ShardKey for RoutingKey<'_> {
     fn routing_key(&self) -> Option<RoutingKey<'_>> {
         Some(*self)
@@ -259,6 +267,13 @@ mod tests {
         assert_eq!(RoutingKey::Int(-3).to_string(), "-3");
         assert_eq!(RoutingKey::Text("a\"b").to_string(), "\"a\\\"b\"");
         assert_eq!(RoutingKey::Bytes(&[0xab, 0x01]).to_string(), "0xab01");
+    }
+
+    #[cfg(feature = "uuid")]
+    #[test]
+    fn uuids_route_as_their_bytes() {
+        let id = uuid::Uuid::from_bytes([9; 16]);
+        assert_eq!(id.routing_key(), [9_u8; 16].routing_key());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! * `mysql`: MySQL and MariaDB shards (links libmysqlclient).
 //! * `config`: [`ShardConfig`] and `ShardedPool::from_config`, pools described by a TOML
 //!   file.
+//! * `uuid`: `uuid::Uuid` shard keys (routed as their 16 bytes).
 //!
 //! # Example
 //!
