@@ -11,7 +11,8 @@ use diesel_sharding::prelude::*;
 use diesel_sharding::{HashRouter, RoutingKey, ShardedPoolBuilder};
 
 pub use super::backend::{
-    sleep_sql, sum_sql, unreachable_url, with_sleep, Conn, Databases, STATEMENT_TIMEOUT,
+    marked_sleep_sql, sleep_sql, sleepers, sum_sql, unreachable_url, with_sleep, Conn, Databases,
+    STATEMENT_TIMEOUT,
 };
 use super::LOGICAL;
 use crate::common::*;

@@ -17,6 +17,8 @@
 )]
 
 mod common;
+#[cfg(feature = "config")]
+mod config;
 mod ids;
 mod routers;
 mod ui;

@@ -1,4 +1,4 @@
-//! The shared `orders` workload (`shared/bench/WORKLOAD.md`), for diesel-sharding and for
+//! The shared `orders` workload (`examples/orders_bench/WORKLOAD.md`), for diesel-sharding and for
 //! plain Diesel on the same shards, so the two can be compared phase by phase.
 //!
 //! ```sh

@@ -12,8 +12,8 @@ pub(crate) struct Cli {
     #[arg(long, short, default_value = "shards.toml")]
     pub(crate) config: PathBuf,
 
-    /// How long to wait for each shard's connection, in milliseconds.
-    #[arg(long, default_value_t = 5_000)]
+    /// How long to wait for each shard's connection, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=31_536_000_000))]
     pub(crate) timeout_ms: u64,
 
     #[command(subcommand)]

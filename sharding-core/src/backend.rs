@@ -31,8 +31,9 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         Ok(())
     }
 
-    /// Runs once per shard before its pool is built, with a connection of its own
-    /// (SQLite switches the file to WAL here).
+    /// Runs once per shard before its pool is built by `build()`, with a connection of
+    /// its own (SQLite switches the file to WAL here). `build_unchecked()` skips it, so
+    /// that it touches no database.
     fn prepare_database(url: &str) -> Result<(), String> {
         let _ = url;
         Ok(())
@@ -158,9 +159,13 @@ mod sqlite {
                 .map_err(|e| e.to_string())
         }
 
+        /// Also switches the file to WAL, for pools built with `build_unchecked`, which
+        /// skips [`prepare_database`](ShardBackend::prepare_database) (a no-op on a file
+        /// already in WAL mode).
         fn on_connect(conn: &mut Self) -> QueryResult<()> {
             conn.batch_execute(
-                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )
         }
     }
@@ -173,7 +178,7 @@ mod postgres {
     use diesel::connection::SimpleConnection;
     use diesel::{PgConnection, QueryResult};
 
-    use super::{redact, ShardBackend};
+    use super::ShardBackend;
 
     /// PostgreSQL shards are databases (physical shards) or schemas on a shared pool
     /// (logical shards). A logical shard's connection has `search_path` set to its schema
@@ -186,10 +191,12 @@ mod postgres {
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 Ok(())
             } else {
-                Err(format!(
-                    "`{}` is not a PostgreSQL URL: write `postgres://user@host:5432/database`",
-                    redact(url)
-                ))
+                Err(
+                    "the URL does not start with `postgres://` or `postgresql://`: write \
+                     `postgres://user:password@host:5432/database` (percent-encode `@`, `:`, `/`, \
+                     `#` and `%` in the user name and password)"
+                        .into(),
+                )
             }
         }
 
@@ -216,7 +223,7 @@ mod mysql {
     use diesel::connection::{CacheSize, SimpleConnection};
     use diesel::{Connection, MysqlConnection, QueryResult};
 
-    use super::{redact, ShardBackend};
+    use super::ShardBackend;
 
     /// MySQL and MariaDB shards are databases: on their own pool (physical shards) or on
     /// a shared pool (logical shards, switched with `USE`). Each switch empties Diesel's
@@ -230,10 +237,10 @@ mod mysql {
             if url.starts_with("mysql://") {
                 Ok(())
             } else {
-                Err(format!(
-                    "`{}` is not a MySQL URL: write `mysql://user:password@host:3306/database`",
-                    redact(url)
-                ))
+                Err("the URL does not start with `mysql://`: write \
+                     `mysql://user:password@host:3306/database` (percent-encode `@`, `:`, `/`, `#` \
+                     and `%` in the user name and password)"
+                    .into())
             }
         }
 
@@ -290,21 +297,6 @@ mod mysql {
     }
 }
 
-/// A URL with its password (if any) replaced by `***`, for error messages.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,15 +312,5 @@ mod tests {
         assert!(invalid_namespace("a`b").is_some());
         assert!(invalid_namespace(&"a".repeat(64)).is_some());
         assert!(invalid_namespace(&"a".repeat(63)).is_none());
-    }
-
-    #[cfg(any(feature = "postgres", feature = "mysql"))]
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("mysql://root:secret@h:3306/db"),
-            "mysql://root:***@h:3306/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -10,9 +10,10 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use crate::backend::invalid_namespace;
 use crate::pool::{PoolInner, ShardPool, ShardSlot};
+use crate::redact::Redactor;
 use crate::{
-    AllCandidates, Error, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend, ShardId,
-    ShardedPool,
+    AllCandidates, BoxError, Error, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend,
+    ShardId, ShardedPool,
 };
 
 /// Where a shard's connections come from.
@@ -52,6 +53,8 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     insert_batch_rows: usize,
     id_chooser: Box<dyn IdChooser>,
     encoded_ids: Option<IdLayout>,
+    /// Values to mask in every message, besides the URLs' own passwords.
+    secrets: Redactor,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -96,6 +99,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             insert_batch_rows: 500,
             id_chooser: Box::new(AllCandidates),
             encoded_ids: None,
+            secrets: Redactor::default(),
             _conn: PhantomData,
         }
     }
@@ -166,7 +170,9 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Sets the most connections each shard's pool keeps. Defaults to 10.
+    /// Sets the most connections each shard's pool keeps. Defaults to 10; must be 1 to
+    /// [`MAX_POOL_SIZE`] ([`build`](Self::build) fails with [`Error::InvalidSetting`]
+    /// otherwise).
     pub fn max_size(mut self, max_size: u32) -> Self {
         self.settings.max_size = max_size;
         self
@@ -174,7 +180,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Sets how many idle connections each shard's pool keeps open (`None`: `max_size`,
     /// r2d2's default). Defaults to `Some(1)`, so [`build`](Self::build) proves every
-    /// shard reachable without opening `max_size` connections each.
+    /// shard reachable without opening `max_size` connections each. Must not exceed
+    /// `max_size`.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
         self.settings.min_idle = min_idle;
         self
@@ -182,7 +189,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Sets how long a checkout waits for a connection before failing with
     /// [`Error::PoolTimeout`], and how long [`build`](Self::build) waits for each shard.
-    /// Defaults to 30 seconds.
+    /// Defaults to 30 seconds; must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.settings.connection_timeout = timeout;
         self
@@ -200,13 +207,15 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Sets how long a connection may sit idle before it is closed. Defaults to 10 minutes.
+    /// Sets how long a connection may sit idle before it is closed (`None`: never).
+    /// Defaults to 10 minutes; a `Some` must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.idle_timeout = timeout;
         self
     }
 
-    /// Sets the longest a connection lives. Defaults to 30 minutes.
+    /// Sets the longest a connection lives (`None`: no limit). Defaults to 30 minutes; a
+    /// `Some` must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
         self.settings.max_lifetime = lifetime;
         self
@@ -249,6 +258,14 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Declares `value` secret: it is masked (`***`) in every error message and log line
+    /// of the pool, like the passwords of the shards' URLs. For values that reach a URL
+    /// some other way than its password, such as a token in a query parameter.
+    pub fn secret(mut self, value: impl AsRef<str>) -> Self {
+        self.secrets.add_secret(value.as_ref());
+        self
+    }
+
     /// Validates the configuration, opens `min_idle` connections to every shard and
     /// returns the pool.
     ///
@@ -260,9 +277,11 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self.build_inner(true)
     }
 
-    /// Like [`build`](Self::build), but opens no connection: shards are connected on
-    /// first use, so a pool with an unreachable shard still serves the others (whose
-    /// checkouts then fail with [`Error::PoolTimeout`]).
+    /// Like [`build`](Self::build), but does not wait for any connection: a pool with an
+    /// unreachable shard still serves the others (whose checkouts then fail with
+    /// [`Error::PoolTimeout`]). Connections are opened on first use, and r2d2 opens
+    /// `min_idle` of them per pool in the background; with `min_idle(Some(0))` nothing
+    /// is opened (no SQLite file is created) until a shard is used.
     pub fn build_unchecked(self) -> Result<ShardedPool<Conn>> {
         self.build_inner(false)
     }
@@ -274,21 +293,27 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
         let settings = &self.settings;
         let mut pools = Vec::new();
+        let mut redactors = Vec::new();
         let mut shared_index = HashMap::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
             shared_index.insert(name.clone(), pools.len());
-            pools.push(settings.build(&label, url, true, connect_now)?);
+            let redactor = redactor_for(url, &self.secrets);
+            pools.push(settings.build(&label, url, true, connect_now, &redactor)?);
+            redactors.push(redactor);
         }
         let mut slots = Vec::with_capacity(self.shards.len());
         for (id, source) in self.shards {
             let slot = match source {
                 ShardSource::Pool(pool) => {
                     pools.push(pool);
+                    redactors.push(self.secrets.clone());
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Url(url) => {
-                    pools.push(settings.build(&id, &url, false, connect_now)?);
+                    let redactor = redactor_for(&url, &self.secrets);
+                    pools.push(settings.build(&id, &url, false, connect_now, &redactor)?);
+                    redactors.push(redactor);
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Logical { pool, namespace } => ShardSlot {
@@ -303,6 +328,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             ids,
             slots,
             pools,
+            redactors,
             self.router,
             self.id_chooser,
             self.encoded_ids,
@@ -315,6 +341,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         if self.shards.is_empty() {
             return Err(Error::NoShards);
         }
+        self.settings.check()?;
         let mut pool_names = HashSet::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
@@ -378,6 +405,63 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 }
 
+/// What to mask in the messages about the pool to `url`.
+fn redactor_for(url: &str, secrets: &Redactor) -> Redactor {
+    let mut redactor = Redactor::for_url(url);
+    redactor.extend(secrets);
+    redactor
+}
+
+/// The most connections one pool may keep: far above any real need, and low enough that
+/// the pool's own bookkeeping (sized by `max_size`) cannot exhaust memory.
+pub const MAX_POOL_SIZE: u32 = 10_000;
+
+/// The longest time limit a pool accepts (one year): longer ones would overflow the clock
+/// arithmetic of the pool.
+pub const MAX_TIME_LIMIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// What is wrong with `max_size`, if anything.
+pub(crate) fn check_max_size(max_size: u32) -> std::result::Result<(), String> {
+    match max_size {
+        0 => Err("must be at least 1: a pool without connections can serve nothing".into()),
+        n if n > MAX_POOL_SIZE => Err(format!(
+            "is {n}, above the limit of {MAX_POOL_SIZE} connections per pool: use fewer"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What is wrong with `min_idle` given `max_size`, if anything.
+pub(crate) fn check_min_idle(
+    min_idle: Option<u32>,
+    max_size: u32,
+) -> std::result::Result<(), String> {
+    match min_idle {
+        Some(n) if n > max_size => Err(format!(
+            "is {n}, more than `max_size` ({max_size}): a pool cannot keep more idle connections \
+             than it may hold; lower `min_idle` or raise `max_size`"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What is wrong with a time limit, if anything. `zero_means` says what to use instead of
+/// zero (there is no "zero = unlimited" in r2d2).
+pub(crate) fn check_time_limit(
+    limit: Duration,
+    zero_means: &str,
+) -> std::result::Result<(), String> {
+    if limit.is_zero() {
+        Err(format!("must be above zero: {zero_means}"))
+    } else if limit > MAX_TIME_LIMIT {
+        Err(format!(
+            "is {limit:?}, above the longest accepted limit of one year: use a shorter one"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The r2d2 settings every pool of a builder shares (its own pools and shared ones).
 struct PoolSettings<Conn> {
     customizer: Option<Arc<dyn CustomizeConnection<Conn, diesel::r2d2::Error>>>,
@@ -390,6 +474,25 @@ struct PoolSettings<Conn> {
 }
 
 impl<Conn: ShardBackend> PoolSettings<Conn> {
+    /// Refuses settings r2d2 would panic on, or that cannot work.
+    fn check(&self) -> Result<()> {
+        let invalid =
+            |setting: &'static str| move |reason: String| Error::InvalidSetting { setting, reason };
+        check_max_size(self.max_size).map_err(invalid("max_size"))?;
+        check_min_idle(self.min_idle, self.max_size).map_err(invalid("min_idle"))?;
+        check_time_limit(self.connection_timeout, "give the time a checkout may wait")
+            .map_err(invalid("connection_timeout"))?;
+        if let Some(idle) = self.idle_timeout {
+            check_time_limit(idle, "pass `None` to keep idle connections open")
+                .map_err(invalid("idle_timeout"))?;
+        }
+        if let Some(lifetime) = self.max_lifetime {
+            check_time_limit(lifetime, "pass `None` to let connections live on")
+                .map_err(invalid("max_lifetime"))?;
+        }
+        Ok(())
+    }
+
     /// Builds one r2d2 pool; `label` names it in errors.
     fn build(
         &self,
@@ -397,12 +500,12 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
         url: &str,
         shared: bool,
         connect_now: bool,
+        redactor: &Redactor,
     ) -> Result<ShardPool<Conn>> {
-        let prepared = Conn::prepare_database(url);
         if connect_now {
-            prepared.map_err(|e| Error::Connect {
+            Conn::prepare_database(url).map_err(|e| Error::Connect {
                 shard: label.clone(),
-                source: e.into(),
+                source: Box::new(redactor.error(&*BoxError::from(e))),
             })?;
         }
         let builder = Pool::builder()
@@ -412,6 +515,10 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
             .test_on_check_out(self.test_on_check_out)
             .idle_timeout(self.idle_timeout)
             .max_lifetime(self.max_lifetime)
+            .error_handler(Box::new(RedactingErrorHandler {
+                label: label.clone(),
+                redactor: redactor.clone(),
+            }))
             .connection_customizer(Box::new(OnConnect {
                 shared,
                 user: self.customizer.clone(),
@@ -420,11 +527,29 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
         if connect_now {
             builder.build(manager).map_err(|e| Error::Connect {
                 shard: label.clone(),
-                source: Box::new(e),
+                source: Box::new(redactor.error(&e)),
             })
         } else {
             Ok(builder.build_unchecked(manager))
         }
+    }
+}
+
+/// Logs the errors r2d2 meets while opening connections (as r2d2's own default handler
+/// does, at `error` level through the `log` crate), with secrets masked.
+#[derive(Debug)]
+struct RedactingErrorHandler {
+    label: ShardId,
+    redactor: Redactor,
+}
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for RedactingErrorHandler {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        log::error!(
+            "shard `{}`: could not open a connection: {}",
+            self.label,
+            self.redactor.error(&error)
+        );
     }
 }
 

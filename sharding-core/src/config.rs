@@ -30,13 +30,13 @@ struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPool {
-    max_size: Option<u32>,
-    min_idle: Option<u32>,
-    connection_timeout_ms: Option<u64>,
+    max_size: Option<Spanned<u32>>,
+    min_idle: Option<Spanned<u32>>,
+    connection_timeout_ms: Option<Spanned<u64>>,
     test_on_check_out: Option<bool>,
-    idle_timeout_ms: Option<u64>,
-    max_lifetime_ms: Option<u64>,
-    insert_batch_rows: Option<usize>,
+    idle_timeout_ms: Option<Spanned<u64>>,
+    max_lifetime_ms: Option<Spanned<u64>>,
+    insert_batch_rows: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,12 +139,23 @@ struct RawIds {
 /// assert!(err.to_string().starts_with("bad.toml:2:"), "{err}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct ShardConfig {
     origin: String,
     text: String,
     base_dir: PathBuf,
     raw: RawConfig,
+}
+
+/// Shows the file's origin, backend and shard ids only: never its URLs, which may hold
+/// passwords.
+impl std::fmt::Debug for ShardConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardConfig")
+            .field("origin", &self.origin)
+            .field("backend", &self.backend())
+            .field("shards", &self.shard_ids())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ShardConfig {
@@ -174,7 +185,7 @@ impl ShardConfig {
                 line,
                 column,
                 key: key_on_line(text, line),
-                message: e.message().trim().to_owned(),
+                message: redactor_for_text(text).redact(e.message().trim()),
             }
         })?;
         let config = ShardConfig {
@@ -194,12 +205,62 @@ impl ShardConfig {
             line,
             column,
             key: key.to_owned(),
-            message: message.into(),
+            message: redactor_for_text(&self.text).redact(&message.into()),
         }
+    }
+
+    /// Checks `[pool]` with the builder's own rules, each error at its value.
+    fn check_pool(&self) -> Result<()> {
+        let pool = &self.raw.pool;
+        let at = |value_span: Range<usize>, key: &str| {
+            let key = format!("pool.{key}");
+            move |reason: String| self.error(value_span, &key, format!("it {reason}"))
+        };
+        let max_size = pool.max_size.as_ref().map_or(10, |v| *v.get_ref());
+        if let Some(v) = &pool.max_size {
+            crate::builder::check_max_size(*v.get_ref()).map_err(at(v.span(), "max_size"))?;
+        }
+        if let Some(v) = &pool.min_idle {
+            crate::builder::check_min_idle(Some(*v.get_ref()), max_size)
+                .map_err(at(v.span(), "min_idle"))?;
+        }
+        for (value, key, zero_means) in [
+            (
+                &pool.connection_timeout_ms,
+                "connection_timeout_ms",
+                "give the time a checkout may wait",
+            ),
+            (
+                &pool.idle_timeout_ms,
+                "idle_timeout_ms",
+                "leave the key out for the default",
+            ),
+            (
+                &pool.max_lifetime_ms,
+                "max_lifetime_ms",
+                "leave the key out for the default",
+            ),
+        ] {
+            if let Some(v) = value {
+                crate::builder::check_time_limit(Duration::from_millis(*v.get_ref()), zero_means)
+                    .map_err(at(v.span(), key))?;
+            }
+        }
+        if let Some(v) = &pool.insert_batch_rows {
+            if *v.get_ref() == 0 {
+                return Err(self.error(
+                    v.span(),
+                    "pool.insert_batch_rows",
+                    "it must be at least 1 row per INSERT",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks what needs no backend: backend name, shard ids, pool references, router.
     fn check(&self) -> Result<()> {
+        self.check_pool()?;
         let backend = &self.raw.backend;
         if !matches!(backend.get_ref().as_str(), "sqlite" | "postgres" | "mysql") {
             return Err(self.error(
@@ -342,11 +403,21 @@ impl ShardConfig {
     }
 
     /// Replaces `${NAME}` with the environment variable `NAME`, and `$$` with `$`.
-    fn substitute(&self, value: &Spanned<String>, key: &str) -> Result<String> {
+    /// A value that lands in the user name or password of a URL is percent-encoded, so
+    /// a password may hold `@`, `/`, `#`, `%` or `:`. Every substituted value is added
+    /// to `secrets` (masked in messages).
+    fn substitute(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        secrets: &mut Vec<String>,
+    ) -> Result<String> {
         let text = value.get_ref();
+        let userinfo = userinfo_range(text);
         let mut out = String::with_capacity(text.len());
         let mut rest = text.as_str();
         while let Some(at) = rest.find('$') {
+            let offset = text.len() - rest.len() + at;
             out.push_str(&rest[..at]);
             rest = &rest[at + 1..];
             if let Some(after) = rest.strip_prefix('$') {
@@ -364,7 +435,12 @@ impl ShardConfig {
                         format!("the environment variable `{name}` is not set"),
                     )
                 })?;
-                out.push_str(&found);
+                if userinfo.contains(&offset) {
+                    out.push_str(&crate::redact::percent_encode_userinfo(&found));
+                } else {
+                    out.push_str(&found);
+                }
+                secrets.push(found);
                 rest = &after[end + 1..];
             } else {
                 out.push('$');
@@ -401,30 +477,32 @@ impl ShardConfig {
         }
         let mut builder = ShardedPool::<Conn>::builder();
         let pool = &self.raw.pool;
-        if let Some(n) = pool.max_size {
-            builder = builder.max_size(n);
+        let millis = |v: &Spanned<u64>| Duration::from_millis(*v.get_ref());
+        if let Some(n) = &pool.max_size {
+            builder = builder.max_size(*n.get_ref());
         }
-        if let Some(n) = pool.min_idle {
-            builder = builder.min_idle(Some(n));
+        if let Some(n) = &pool.min_idle {
+            builder = builder.min_idle(Some(*n.get_ref()));
         }
-        if let Some(ms) = pool.connection_timeout_ms {
-            builder = builder.connection_timeout(Duration::from_millis(ms));
+        if let Some(ms) = &pool.connection_timeout_ms {
+            builder = builder.connection_timeout(millis(ms));
         }
         if let Some(test) = pool.test_on_check_out {
             builder = builder.test_on_check_out(test);
         }
-        if let Some(ms) = pool.idle_timeout_ms {
-            builder = builder.idle_timeout(Some(Duration::from_millis(ms)));
+        if let Some(ms) = &pool.idle_timeout_ms {
+            builder = builder.idle_timeout(Some(millis(ms)));
         }
-        if let Some(ms) = pool.max_lifetime_ms {
-            builder = builder.max_lifetime(Some(Duration::from_millis(ms)));
+        if let Some(ms) = &pool.max_lifetime_ms {
+            builder = builder.max_lifetime(Some(millis(ms)));
         }
-        if let Some(rows) = pool.insert_batch_rows {
-            builder = builder.insert_batch_rows(rows);
+        if let Some(rows) = &pool.insert_batch_rows {
+            builder = builder.insert_batch_rows(*rows.get_ref());
         }
+        let mut secrets = Vec::new();
         for (i, shared) in self.raw.shared_pools.iter().enumerate() {
             let key = format!("shared_pools[{i}].url");
-            let url = self.substitute(&shared.url, &key)?;
+            let url = self.substitute(&shared.url, &key, &mut secrets)?;
             Conn::check_url(&url).map_err(|m| self.error(shared.url.span(), &key, m))?;
             builder = builder.shared_pool(shared.name.get_ref().as_str(), url);
         }
@@ -433,7 +511,11 @@ impl ShardConfig {
             builder = match (&shard.url, &shard.pool, &shard.namespace) {
                 (Some(url_value), _, _) => {
                     let key = format!("shards[{i}].url");
-                    let url = self.relative_to_file::<Conn>(self.substitute(url_value, &key)?);
+                    let url = self.relative_to_file::<Conn>(self.substitute(
+                        url_value,
+                        &key,
+                        &mut secrets,
+                    )?);
                     Conn::check_url(&url).map_err(|m| self.error(url_value.span(), &key, m))?;
                     builder.shard(id, url)
                 }
@@ -474,7 +556,38 @@ impl ShardConfig {
         if let Some(layout) = self.id_layout()? {
             builder = builder.encoded_ids(layout);
         }
+        // Short values (a port, a host name) are not worth masking everywhere; values in
+        // a URL's password are masked whatever their length, as part of the password.
+        for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
+            builder = builder.secret(secret);
+        }
         Ok(builder)
+    }
+}
+
+/// A redactor for every URL-like secret in a file's text.
+fn redactor_for_text(text: &str) -> crate::redact::Redactor {
+    let mut redactor = crate::redact::Redactor::default();
+    for token in text.split(['"', '\'', '\n']) {
+        redactor.add_url(token);
+    }
+    redactor
+}
+
+/// The byte range of a URL template's user name and password (`user:pw` in
+/// `scheme://user:pw@host/...`), empty when it has none.
+fn userinfo_range(template: &str) -> Range<usize> {
+    let Some(scheme_end) = template.find("://") else {
+        return 0..0;
+    };
+    let start = scheme_end + 3;
+    let authority = template[start..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    match authority.rfind('@') {
+        Some(at) => start..start + at,
+        None => 0..0,
     }
 }
 
@@ -490,7 +603,11 @@ fn key_on_line(text: &str, line: usize) -> String {
 
 /// 1-based line and column of byte `offset` in `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let column = before
         .rfind('\n')
@@ -562,7 +679,11 @@ mod tests {
         )
         .unwrap();
         let value = config
-            .substitute(&config.raw.shards[0].url.clone().unwrap(), "k")
+            .substitute(
+                &config.raw.shards[0].url.clone().unwrap(),
+                "k",
+                &mut Vec::new(),
+            )
             .unwrap();
         assert_eq!(value, format!("${path}"));
     }

@@ -118,6 +118,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A pool setting is out of range (`max_size(0)`, a zero timeout, `min_idle` above
+    /// `max_size`, ...). Nothing was connected.
+    #[error("invalid pool setting `{setting}`: it {reason}")]
+    InvalidSetting {
+        /// The builder method or `[pool]` key, such as `max_size`.
+        setting: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// A logical shard's schema or database name is not a plain identifier.
     #[error(
         "shard `{shard}`: {name:?} cannot name a schema or database because {reason}; use 1 to 63 \
@@ -155,9 +165,9 @@ pub enum Error {
         shard: ShardId,
         /// The configured connection timeout.
         timeout: Duration,
-        /// r2d2's error, with the last connection error if there was one.
+        /// r2d2's error, with the last connection error if there was one (secrets masked).
         #[source]
-        source: diesel::r2d2::PoolError,
+        source: crate::RedactedError,
     },
 
     /// A statement failed on a shard.

@@ -79,13 +79,14 @@ mod migrations;
 mod model;
 mod pool;
 mod query;
+mod redact;
 mod router;
 mod shard_id;
 mod sharded;
 
 pub use access::ShardAccess;
 pub use backend::ShardBackend;
-pub use builder::ShardedPoolBuilder;
+pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 #[cfg(feature = "config")]
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
@@ -107,6 +108,7 @@ pub use query::{
     KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
     StatementKeyColumn, StatementRoutingDsl,
 };
+pub use redact::RedactedError;
 pub use router::{
     stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router,
 };

@@ -13,6 +13,7 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::MigrationHarness;
 
+use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
     Error, IdChooser, IdLayout, MigrationReport, Result, Router, RoutingKey, ShardBackend,
@@ -29,6 +30,8 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     ids: Vec<ShardId>,
     slots: Vec<ShardSlot>,
     pools: Vec<ShardPool<Conn>>,
+    /// Per physical pool: what to mask in messages about it.
+    redactors: Vec<Redactor>,
     index: HashMap<ShardId, usize>,
     router: Box<dyn Router>,
     id_chooser: Box<dyn IdChooser>,
@@ -61,6 +64,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         ids: Vec<ShardId>,
         slots: Vec<ShardSlot>,
         pools: Vec<ShardPool<Conn>>,
+        redactors: Vec<Redactor>,
         router: Box<dyn Router>,
         id_chooser: Box<dyn IdChooser>,
         encoded_ids: Option<IdLayout>,
@@ -71,6 +75,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             ids,
             slots,
             pools,
+            redactors,
             index,
             router,
             id_chooser,
@@ -405,13 +410,14 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<ShardPooledConnection<Conn>> {
-        let pool = &self.inner.pools[self.inner.slots[index].pool];
+        let physical = self.inner.slots[index].pool;
+        let pool = &self.inner.pools[physical];
         let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
         pool.get_timeout(timeout)
             .map_err(|source| Error::PoolTimeout {
                 shard: self.inner.ids[index].clone(),
                 timeout,
-                source,
+                source: self.inner.redactors[physical].error(&source),
             })
     }
 

@@ -153,5 +153,24 @@ pub fn sleep_sql(ms: u64) -> String {
     )
 }
 
+/// A query like `sleep_sql` whose runs `sleepers(marker)` counts while they sleep.
+pub fn marked_sleep_sql(ms: u64, marker: &str) -> String {
+    format!(
+        "SELECT CAST(SLEEP({}) AS SIGNED) + {ms} AS x, '{marker}' AS marker",
+        ms as f64 / 1000.0
+    )
+}
+
+/// How many statements of `marked_sleep_sql(_, marker)` the server is running now.
+pub fn sleepers(marker: &str) -> usize {
+    let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+         AND INFO LIKE 'SELECT CAST(SLEEP(%''{marker}'' AS marker'"
+    ))
+    .get_result(&mut admin())
+    .expect("read the process list");
+    n as usize
+}
+
 /// Whether statements can be time-limited.
 pub const STATEMENT_TIMEOUT: bool = true;

@@ -164,5 +164,21 @@ pub fn sleep_sql(ms: u64) -> String {
     )
 }
 
+/// A query like `sleep_sql` whose runs `sleepers(marker)` counts while they sleep.
+pub fn marked_sleep_sql(ms: u64, marker: &str) -> String {
+    format!("/* {marker} */ {}", sleep_sql(ms))
+}
+
+/// How many statements of `marked_sleep_sql(_, marker)` the server is running now.
+pub fn sleepers(marker: &str) -> usize {
+    let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+         AND pid <> pg_backend_pid() AND query LIKE '/* {marker} */%'"
+    ))
+    .get_result(&mut admin())
+    .expect("read pg_stat_activity");
+    n as usize
+}
+
 /// Whether statements can be time-limited.
 pub const STATEMENT_TIMEOUT: bool = true;

@@ -82,7 +82,35 @@ diesel::define_sql_function! {
     fn sleep_ms(ms: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
 }
 
-/// Registers `sleep_ms` on every connection of the pool being built.
+diesel::define_sql_function! {
+    /// Sleeps `ms` milliseconds counted as one of the sleepers marked `marker`.
+    fn sleep_marked(ms: diesel::sql_types::BigInt, marker: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
+}
+
+/// How many `sleep_marked` calls with each marker are sleeping now (this process only:
+/// SQLite runs in it).
+static SLEEPERS: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn add_sleeper(marker: &str, delta: isize) {
+    let mut all = SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
+    match all.iter_mut().find(|(m, _)| m == marker) {
+        Some((_, n)) => *n = n.saturating_add_signed(delta),
+        None => all.push((marker.to_owned(), delta.max(0) as usize)),
+    }
+}
+
+/// How many statements of `marked_sleep_sql(_, marker)` are running right now.
+pub fn sleepers(marker: &str) -> usize {
+    let all = SLEEPERS.lock().unwrap_or_else(|e| e.into_inner());
+    all.iter().find(|(m, _)| m == marker).map_or(0, |(_, n)| *n)
+}
+
+/// A query like `sleep_sql` whose runs `sleepers(marker)` counts while they sleep.
+pub fn marked_sleep_sql(ms: u64, marker: &str) -> String {
+    format!("SELECT sleep_marked({ms}, '{marker}') AS x")
+}
+
+/// Registers `sleep_ms` and `sleep_marked` on every connection of the pool being built.
 pub fn with_sleep(builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
     #[derive(Debug)]
     struct Sleepy;
@@ -90,6 +118,13 @@ pub fn with_sleep(builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn>
         fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
             sleep_ms_utils::register_impl(conn, |ms: i64| {
                 std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+                ms
+            })
+            .map_err(diesel::r2d2::Error::QueryError)?;
+            sleep_marked_utils::register_impl(conn, |ms: i64, marker: String| {
+                add_sleeper(&marker, 1);
+                std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+                add_sleeper(&marker, -1);
                 ms
             })
             .map_err(diesel::r2d2::Error::QueryError)

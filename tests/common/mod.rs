@@ -160,3 +160,15 @@ fn with_database_replaces_the_path() {
         "mysql://r:p@h/x?ssl=false"
     );
 }
+
+/// Asserts that what started at `started` ended within a wide margin of `limit`: twenty
+/// times the limit plus ten seconds. It catches a hang or a limit that is not applied at
+/// all, never a slow machine. Tests bound their work by count, not by the clock.
+pub fn assert_within(started: std::time::Instant, limit: std::time::Duration) {
+    let elapsed = started.elapsed();
+    let margin = limit * 20 + std::time::Duration::from_secs(10);
+    assert!(
+        elapsed < margin,
+        "took {elapsed:?}: far beyond its limit of {limit:?}"
+    );
+}

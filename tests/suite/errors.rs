@@ -139,7 +139,7 @@ fn with_build_unchecked_healthy_shards_serve_and_the_dead_one_times_out() {
     pool.insert(customer(1)).unwrap();
     let started = Instant::now();
     let err = pool.insert(customer(500)).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "fails fast, no hang");
+    assert_within(started, Duration::from_millis(200));
     assert!(matches!(&err, Error::PoolTimeout { shard, .. } if shard == "dead"), "{err}");
     // The healthy shard still serves.
     let n: i64 = customers::table.count().set_shard("s0").get_result(&pool).unwrap();
@@ -159,7 +159,8 @@ fn pool_exhaustion_times_out_with_the_shard_named() {
             if shard == "s0" && *timeout == Duration::from_millis(300)),
         "{err}"
     );
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(waited >= Duration::from_millis(250), "waited its limit: {waited:?}");
+    assert_within(started, Duration::from_millis(300));
     assert!(err.to_string().contains("max_size"), "tells how to fix it: {err}");
     drop(holder);
     shards.pool.connection("s0").unwrap();

@@ -45,11 +45,8 @@ fn run_outage(test_on_check_out: bool) {
     for _ in 0..3 {
         let started = Instant::now();
         let err = count_on(k2).unwrap_err();
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        // Bounded by the 500 ms checkout limit; checked with a wide margin only.
+        assert_within(started, Duration::from_millis(500));
         assert_eq!(err.shard().map(|s| s.as_str()), Some("s2"), "{err}");
     }
     // The healthy shards keep serving.

@@ -26,7 +26,6 @@ fn sixteen_threads_of_mixed_operations_lose_and_misplace_nothing() {
     let per_pool = if super::LOGICAL { 16 } else { 4 };
     let shards = Shards::with(4, |b| b.max_size(per_pool).connection_timeout(Duration::from_secs(20)));
     let pool = Arc::new(shards.pool.clone());
-    let started = Instant::now();
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {
             let pool = Arc::clone(&pool);
@@ -74,8 +73,6 @@ fn sixteen_threads_of_mixed_operations_lose_and_misplace_nothing() {
     for worker in workers {
         expected.extend(worker.join().expect("no panic").expect("no error"));
     }
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
 
     let mut seen = 0;
     for shard in shards.ids() {
@@ -142,7 +139,7 @@ fn a_killed_writer_leaves_every_shard_batch_whole_or_absent() {
         .spawn()
         .unwrap();
     // Wait until some rows are in, then kill it mid-flight.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(300); // a watchdog, not a speed test
     while shards.ids().iter().all(|s| shards.order_ids_on(s.as_str()).len() < 2 * BATCH as usize) {
         assert!(Instant::now() < deadline, "the writer wrote nothing");
         assert!(child.try_wait().unwrap().is_none(), "the writer died on its own");
