@@ -12,3 +12,7 @@ suite!();
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/logical.rs"]
 mod logical;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/outage.rs"]
+mod outage;

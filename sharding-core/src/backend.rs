@@ -91,6 +91,14 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
     }
 }
 
+/// Marks `conn` broken, so that r2d2 drops it when it is returned instead of handing it
+/// out again (its state is unknown: a session setting that could not be undone, a
+/// transaction a panic left open).
+pub(crate) fn mark_broken<Conn: ShardBackend>(conn: &mut Conn) {
+    <Conn::TransactionManager as TransactionManager<Conn>>::transaction_manager_status_mut(conn)
+        .set_in_error();
+}
+
 /// If `error` says the connection is gone, marks `conn` broken so that r2d2 drops it
 /// when it is returned instead of handing it out again. Returns whether it did.
 pub(crate) fn drop_if_disconnected<Conn: ShardBackend>(
@@ -98,10 +106,7 @@ pub(crate) fn drop_if_disconnected<Conn: ShardBackend>(
     error: &diesel::result::Error,
 ) -> bool {
     if Conn::is_connection_error(error) {
-        <Conn::TransactionManager as TransactionManager<Conn>>::transaction_manager_status_mut(
-            conn,
-        )
-        .set_in_error();
+        mark_broken(conn);
         true
     } else {
         false
@@ -254,12 +259,12 @@ mod mysql {
                     _,
                 ) => true,
                 Error::DatabaseError(_, info) => {
-                    let message = info.message();
+                    let message = info.message().to_ascii_lowercase();
                     [
                         "server has gone away",
-                        "Lost connection to",
-                        "Can't connect to",
-                        "Connection refused",
+                        "lost connection to",
+                        "can't connect to",
+                        "connection refused",
                     ]
                     .iter()
                     .any(|needle| message.contains(needle))

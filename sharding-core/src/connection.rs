@@ -4,14 +4,14 @@ use std::fmt;
 use std::time::Duration;
 
 use diesel::associations::HasTable;
-use diesel::connection::Connection;
+use diesel::connection::{Connection, TransactionManager};
 use diesel::insertable::Insertable;
 use diesel::query_builder::InsertStatement;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::R2D2Connection;
 use diesel::QueryResult;
 
-use crate::backend::drop_if_disconnected;
+use crate::backend::{drop_if_disconnected, mark_broken};
 use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
 use crate::model::TableOf;
 use crate::pool::ShardPooledConnection;
@@ -242,11 +242,27 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         E: From<Error> + From<diesel::result::Error>,
     {
         let conn = self.checked_out(index)?;
-        let result = Connection::transaction(&mut **conn, f);
-        if result.is_err() {
-            self.release_broken();
+        // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
+        // held connection would stay inside the transaction, and the next one would be a
+        // savepoint in it, never committed. Drop that connection instead.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Connection::transaction(&mut **conn, f)
+        }));
+        match outcome {
+            Ok(result) => {
+                if result.is_err() {
+                    self.release_broken();
+                }
+                result
+            }
+            Err(panic) => {
+                if let Some(conn) = self.held[index].as_mut() {
+                    mark_broken(&mut **conn);
+                }
+                self.release_at(index);
+                std::panic::resume_unwind(panic)
+            }
         }
-        result
     }
 
     /// Inserts one row on the shard its key routes to, and returns the number of rows
@@ -275,7 +291,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// **Atomicity is per shard.** If a shard's batch fails, that shard keeps none of its
     /// rows, shards before it keep all of theirs, and later shards are not written: the
     /// error, [`Error::PartialInsert`], names the failing shard and the shards that
-    /// committed. Every row is routed before anything is written, so a row without a key
+    /// committed. If the connection to a shard is lost while its `COMMIT` is in flight,
+    /// nobody can know whether that shard's rows were committed: the error is then
+    /// [`Error::InsertOutcomeUnknown`], and that shard holds all of its rows or none
+    /// (check before retrying them, or retry idempotently). Every row is routed before anything is written, so a row without a key
     /// or with an unroutable key fails the whole call with nothing written.
     ///
     /// Connections this unit of work did not hold before the call are returned to their
@@ -308,19 +327,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 continue;
             }
             let was_held = self.holds(index);
-            let written = self.transaction_at(index, |conn| {
-                let mut written = 0;
-                let mut rows = shard_rows.into_iter();
-                loop {
-                    let chunk: Vec<Rows::Item> = rows.by_ref().take(batch).collect();
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    let table = <TableOf<Rows::Item> as HasTable>::table();
-                    written += ExecuteDsl::execute(diesel::insert_into(table).values(chunk), conn)?;
-                }
-                Ok::<usize, Error>(written)
-            });
+            let written = self.insert_batch_at(index, shard_rows, batch);
             if !was_held {
                 self.release_at(index);
             }
@@ -329,17 +336,16 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                     inserted += n;
                     committed.push(self.pool.id(index).clone());
                 }
-                Err(source) => {
-                    let shard = self.pool.id(index).clone();
-                    let source = match source {
-                        Error::Diesel(e) => Error::Query {
-                            shard: shard.clone(),
-                            source: e,
-                        },
-                        other => other,
-                    };
+                Err(BatchFailure::RolledBack(source)) => {
                     return Err(Error::PartialInsert {
-                        shard,
+                        shard: self.pool.id(index).clone(),
+                        source: Box::new(source),
+                        committed,
+                    });
+                }
+                Err(BatchFailure::CommitUnknown(source)) => {
+                    return Err(Error::InsertOutcomeUnknown {
+                        shard: self.pool.id(index).clone(),
                         source: Box::new(source),
                         committed,
                     });
@@ -347,5 +353,93 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             }
         }
         Ok(inserted)
+    }
+
+    /// Writes one shard's rows in one transaction, telling a failure that rolled back
+    /// from a `COMMIT` whose outcome is unknown (the connection was lost while it was in
+    /// flight).
+    fn insert_batch_at<Row>(
+        &mut self,
+        index: usize,
+        rows: Vec<Row>,
+        batch: usize,
+    ) -> std::result::Result<usize, BatchFailure>
+    where
+        Row: ShardKeyed,
+        Vec<Row>: Insertable<TableOf<Row>>,
+        InsertStatement<TableOf<Row>, <Vec<Row> as Insertable<TableOf<Row>>>::Values>:
+            ExecuteDsl<Conn>,
+    {
+        type Manager<C> = <C as Connection>::TransactionManager;
+        let shard = self.pool.id(index).clone();
+        let on_shard = |source| Error::Query {
+            shard: shard.clone(),
+            source,
+        };
+        let conn = &mut **self.checked_out(index).map_err(BatchFailure::RolledBack)?;
+        let written = Manager::<Conn>::begin_transaction(conn).and_then(|()| {
+            let mut written = 0;
+            let mut rows = rows.into_iter();
+            loop {
+                let chunk: Vec<Row> = rows.by_ref().take(batch).collect();
+                if chunk.is_empty() {
+                    break Ok(written);
+                }
+                let table = <TableOf<Row> as HasTable>::table();
+                written += ExecuteDsl::execute(diesel::insert_into(table).values(chunk), conn)?;
+            }
+        });
+        let result = match written {
+            Ok(n) => match Manager::<Conn>::commit_transaction(conn) {
+                Ok(()) => Ok(n),
+                Err(e) if commit_lost_connection::<Conn>(&e) => {
+                    Err(BatchFailure::CommitUnknown(on_shard(e)))
+                }
+                Err(e) => Err(BatchFailure::RolledBack(on_shard(e))),
+            },
+            Err(e) => {
+                if Manager::<Conn>::rollback_transaction(conn).is_err() {
+                    mark_broken(conn);
+                }
+                Err(BatchFailure::RolledBack(on_shard(e)))
+            }
+        };
+        if result.is_err() {
+            drop_if_disconnected_result(conn, &result);
+            self.release_broken();
+        }
+        result
+    }
+}
+
+/// How one shard's batch of `insert_all` failed.
+enum BatchFailure {
+    /// Nothing of the batch is on the shard.
+    RolledBack(Error),
+    /// The connection was lost while `COMMIT` was in flight: the batch is all there or
+    /// all absent, and nobody can tell which without looking.
+    CommitUnknown(Error),
+}
+
+/// Whether a failed `COMMIT` failed because the connection was lost (so its outcome is
+/// unknown), looking through Diesel's "rollback after failed commit" wrapper.
+fn commit_lost_connection<Conn: ShardBackend>(error: &diesel::result::Error) -> bool {
+    match error {
+        diesel::result::Error::RollbackErrorOnCommit { commit_error, .. } => {
+            Conn::is_connection_error(commit_error)
+        }
+        other => Conn::is_connection_error(other),
+    }
+}
+
+/// Marks `conn` broken when `result` failed because the connection is gone.
+fn drop_if_disconnected_result<Conn: ShardBackend>(
+    conn: &mut Conn,
+    result: &std::result::Result<usize, BatchFailure>,
+) {
+    if let Err(BatchFailure::RolledBack(e) | BatchFailure::CommitUnknown(e)) = result {
+        if let Some(diesel_error) = e.diesel_error() {
+            drop_if_disconnected(conn, diesel_error);
+        }
     }
 }

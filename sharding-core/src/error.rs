@@ -304,6 +304,27 @@ pub enum Error {
         /// Shards whose rows were committed before the failure.
         committed: Vec<ShardId>,
     },
+
+    /// A multi-shard insert lost its connection to a shard while that shard's `COMMIT`
+    /// was in flight: the shard holds **all of its rows or none**, and no one can tell
+    /// which without looking. Shards in `committed` hold all of theirs; later shards
+    /// were not written.
+    #[error(
+        "insert on shard `{shard}` has an unknown outcome: the connection was lost while its \
+         COMMIT was in flight, so that shard holds all of its rows or none of them. Look them \
+         up (by id) on that shard before retrying them, or a retry may duplicate them; shards \
+         that committed their rows: [{}]",
+        crate::shard_id::list_ids(committed)
+    )]
+    InsertOutcomeUnknown {
+        /// The shard whose commit outcome is unknown.
+        shard: ShardId,
+        /// The connection error seen during the commit.
+        #[source]
+        source: Box<Error>,
+        /// Shards whose rows were committed before it.
+        committed: Vec<ShardId>,
+    },
 }
 
 /// One shard's failure inside a multi-shard operation.
@@ -343,6 +364,7 @@ impl Error {
             | Error::PoolTimeout { shard, .. }
             | Error::Query { shard, .. }
             | Error::PartialInsert { shard, .. }
+            | Error::InsertOutcomeUnknown { shard, .. }
             | Error::Migration { shard, .. }
             | Error::OutOfOrder { shard, .. } => Some(shard),
             _ => None,
@@ -360,7 +382,9 @@ impl Error {
     pub fn diesel_error(&self) -> Option<&diesel::result::Error> {
         match self {
             Error::Query { source, .. } | Error::Diesel(source) => Some(source),
-            Error::PartialInsert { source, .. } => source.diesel_error(),
+            Error::PartialInsert { source, .. } | Error::InsertOutcomeUnknown { source, .. } => {
+                source.diesel_error()
+            }
             _ => None,
         }
     }

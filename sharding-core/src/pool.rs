@@ -13,6 +13,7 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::MigrationHarness;
 
+use crate::backend::mark_broken;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
@@ -435,7 +436,12 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         // Forget the old namespace first: if the switch fails half-way, the connection's
         // namespace is unknown and the next checkout switches again.
         PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
-        Conn::switch_namespace(conn, namespace).map_err(Error::on_shard(self.id(index)))?;
+        if let Err(e) = Conn::switch_namespace(conn, namespace) {
+            // A connection whose switch failed (most often because the server is gone) is
+            // never handed out again: r2d2 drops it when it is returned.
+            mark_broken(&mut **conn);
+            return Err(Error::on_shard(self.id(index))(e));
+        }
         PooledConnection::extensions_mut(conn).insert(CurrentNamespace(Arc::clone(namespace)));
         self.inner
             .namespace_switches

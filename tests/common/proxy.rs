@@ -13,6 +13,9 @@ pub struct Proxy {
     target: SocketAddr,
     running: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
+    /// When set, the next client message holding these bytes is sent on to the server and
+    /// then the connection is cut, before any answer can come back.
+    cut_after: Arc<Mutex<Option<Vec<u8>>>>,
     acceptor: Option<thread::JoinHandle<()>>,
 }
 
@@ -26,6 +29,7 @@ impl Proxy {
             target,
             running: Arc::new(AtomicBool::new(false)),
             streams: Arc::new(Mutex::new(Vec::new())),
+            cut_after: Arc::new(Mutex::new(None)),
             acceptor: None,
         };
         proxy.serve(listener);
@@ -41,16 +45,17 @@ impl Proxy {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         self.running.store(true, Ordering::SeqCst);
-        let (running, streams, target) = (
+        let (running, streams, target, cut_after) = (
             Arc::clone(&self.running),
             Arc::clone(&self.streams),
             self.target,
+            Arc::clone(&self.cut_after),
         );
         self.acceptor = Some(thread::spawn(move || {
             while running.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let _ = forward(client, target, &streams);
+                        let _ = forward(client, target, &streams, &cut_after);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(5))
@@ -72,6 +77,18 @@ impl Proxy {
         }
     }
 
+    /// Arms a one-shot cut: the next message a client sends that contains `pattern` (such
+    /// as `COMMIT`) reaches the server, and the connection is cut at once, so the client
+    /// never learns the outcome.
+    pub fn cut_after(&self, pattern: &[u8]) {
+        *self.cut_after.lock().unwrap() = Some(pattern.to_vec());
+    }
+
+    /// Whether an armed cut has happened.
+    pub fn has_cut(&self) -> bool {
+        self.cut_after.lock().unwrap().is_none()
+    }
+
     /// Brings it back on the same port.
     pub fn resume(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebind proxy port");
@@ -89,6 +106,7 @@ fn forward(
     client: TcpStream,
     target: SocketAddr,
     streams: &Mutex<Vec<TcpStream>>,
+    cut_after: &Arc<Mutex<Option<Vec<u8>>>>,
 ) -> io::Result<()> {
     client.set_nonblocking(false)?;
     let server = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
@@ -98,9 +116,42 @@ fn forward(
         all.push(client.try_clone()?);
         all.push(server.try_clone()?);
     }
-    pipe(client, server);
+    pipe_client(client, server, Arc::clone(cut_after));
     pipe(server2, client2);
     Ok(())
+}
+
+/// Client to server, watching for an armed cut.
+fn pipe_client(mut from: TcpStream, mut to: TcpStream, cut_after: Arc<Mutex<Option<Vec<u8>>>>) {
+    use std::io::{Read, Write};
+    thread::spawn(move || {
+        let mut buf = vec![0_u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            let mut armed = cut_after.lock().unwrap();
+            let hit = armed
+                .as_ref()
+                .is_some_and(|p| chunk.windows(p.len()).any(|w| w == p.as_slice()));
+            if hit {
+                *armed = None;
+                drop(armed);
+                // The client hears nothing more; the server gets the message, then EOF.
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.write_all(chunk);
+                let _ = to.shutdown(Shutdown::Write);
+                return;
+            }
+            drop(armed);
+            if to.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
 }
 
 fn pipe(mut from: TcpStream, mut to: TcpStream) {

@@ -5,32 +5,73 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
-use diesel_sharding::Error;
+use diesel_sharding::{Error, ShardBackend, ShardedPoolBuilder};
 
 use super::fixture::*;
 use crate::common::proxy::{address_of, with_port, Proxy};
 use crate::common::*;
 
-fn run_outage(test_on_check_out: bool) {
-    let databases = Databases::create(3, false);
-    let mut proxy = Proxy::start(address_of(&databases.url(2)));
-    let pool = ShardedPool::<Conn>::builder()
-        .shard("s0", databases.url(0))
-        .shard("s1", databases.url(1))
-        .shard("s2", with_port(&databases.url(2), proxy.port()))
-        .max_size(3)
-        .connection_timeout(Duration::from_millis(500))
-        .test_on_check_out(test_on_check_out)
-        .build()
-        .unwrap();
-    pool.run_pending_migrations(MIGRATIONS).unwrap();
-    let key_on = |shard: &str| {
-        (1..)
-            .find(|k: &i64| pool.shard_for_key(k).unwrap() == shard)
-            .unwrap()
+/// A pool of three shards where `s0` is reached directly and `s1`, `s2` through `proxy`:
+/// physical shards each with a database of their own, logical shards with `s1` and `s2` on
+/// one shared pool behind the proxy (so its connections switch between them).
+fn proxied_pool(
+    databases: &Databases,
+    proxy: &Proxy,
+    configure: impl FnOnce(ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn>,
+) -> ShardedPool<Conn> {
+    let builder = ShardedPool::<Conn>::builder();
+    let builder = if super::LOGICAL {
+        builder
+            .shared_pool("direct", databases.url(0))
+            .shared_pool(
+                "proxied",
+                in_clear(with_port(&databases.url(0), proxy.port())),
+            )
+            .logical_shard("s0", "direct", databases.namespace(0))
+            .logical_shard("s1", "proxied", databases.namespace(1))
+            .logical_shard("s2", "proxied", databases.namespace(2))
+    } else {
+        builder
+            .shard("s0", databases.url(0))
+            .shard("s1", in_clear(with_port(&databases.url(1), proxy.port())))
+            .shard("s2", in_clear(with_port(&databases.url(2), proxy.port())))
     };
-    let (k0, k2) = (key_on("s0"), key_on("s2"));
+    let pool = configure(builder).build().unwrap();
+    pool.run_pending_migrations(MIGRATIONS).unwrap();
+    pool
+}
+
+/// `url` without TLS, so that the proxy can see the statements it is told to cut after.
+fn in_clear(url: String) -> String {
+    if Conn::NAME == "postgres" {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}sslmode=disable")
+    } else {
+        url
+    }
+}
+
+fn key_on(pool: &ShardedPool<Conn>, shard: &str) -> i64 {
+    (1..)
+        .find(|k: &i64| pool.shard_for_key(k).unwrap() == shard)
+        .unwrap()
+}
+
+fn run_outage(test_on_check_out: bool) {
+    let databases = Databases::create(3, super::LOGICAL);
+    let mut proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| {
+        b.max_size(3)
+            .connection_timeout(Duration::from_millis(500))
+            .test_on_check_out(test_on_check_out)
+    });
+    let (k0, k1, k2) = (
+        key_on(&pool, "s0"),
+        key_on(&pool, "s1"),
+        key_on(&pool, "s2"),
+    );
     pool.insert(customer(k0)).unwrap();
+    pool.insert(customer(k1)).unwrap();
     pool.insert(customer(k2)).unwrap();
     let count_on = |key: i64| {
         customers::table
@@ -38,7 +79,11 @@ fn run_outage(test_on_check_out: bool) {
             .count()
             .get_result::<i64, _>(&pool)
     };
-    assert_eq!(count_on(k2).unwrap(), 1);
+    // Fill the proxied pool with connections that alternate between s1 and s2.
+    for _ in 0..3 {
+        assert_eq!(count_on(k1).unwrap(), 1);
+        assert_eq!(count_on(k2).unwrap(), 1);
+    }
 
     proxy.stop();
     // Keyed work on the dead shard fails fast, naming it.
@@ -49,6 +94,7 @@ fn run_outage(test_on_check_out: bool) {
         assert_within(started, Duration::from_millis(500));
         assert_eq!(err.shard().map(|s| s.as_str()), Some("s2"), "{err}");
     }
+    assert!(count_on(k1).is_err());
     // The healthy shards keep serving.
     assert_eq!(count_on(k0).unwrap(), 1);
     pool.insert(customer(k0 + 100_000 * 3)).ok();
@@ -59,7 +105,7 @@ fn run_outage(test_on_check_out: bool) {
         .count(&pool)
         .unwrap_err();
     assert!(
-        matches!(&err, Error::FanOut { failures } if failures.len() == 1 && failures[0].shard == "s2"),
+        matches!(&err, Error::FanOut { failures } if failures.iter().any(|f| f.shard == "s2")),
         "{err}"
     );
     let (partial, failures) = customers::table
@@ -70,18 +116,22 @@ fn run_outage(test_on_check_out: bool) {
         .unwrap()
         .into_parts();
     assert!(partial >= 1);
-    assert_eq!(failures.len(), 1);
+    assert!(!failures.is_empty() && failures.iter().all(|f| f.shard != "s0"));
 
     proxy.resume();
-    // Back without a restart. Without a checkout test, a connection the outage cut can
-    // fail once before the pool drops it; with one, the first call succeeds.
-    let attempts = if test_on_check_out { 1 } else { 5 };
-    let recovered = (0..attempts).any(|_| count_on(k2).is_ok());
-    assert!(recovered, "s2 serves again");
+    // Back without a restart. Without a checkout test, each connection the outage cut
+    // can fail once before the pool drops it (at most `max_size` of them, whether the
+    // failure is the statement or, on logical shards, the namespace switch); with one,
+    // the first call succeeds.
+    let attempts = if test_on_check_out { 1 } else { 8 };
+    let recovered = (0..attempts).any(|_| count_on(k1).is_ok() && count_on(k2).is_ok());
+    assert!(recovered, "s1 and s2 serve again");
+    // No dead connection is left in the pool.
     for _ in 0..10 {
+        assert_eq!(count_on(k1).unwrap(), 1);
         assert_eq!(count_on(k2).unwrap(), 1);
     }
-    assert!(customers::table.count().all_shards().count(&pool).unwrap() >= 2);
+    assert!(customers::table.count().all_shards().count(&pool).unwrap() >= 3);
 }
 
 #[test]
@@ -94,18 +144,121 @@ fn with_checkout_tests_the_first_call_after_an_outage_succeeds() {
     run_outage(true);
 }
 
+/// The connection dies right after an `insert_all` sent a shard's `COMMIT`: the error
+/// says the outcome is unknown (never "no row was written"), and the shard holds all of
+/// its rows or none.
+#[test]
+fn a_commit_cut_in_flight_is_reported_as_unknown_not_as_failed() {
+    let databases = Databases::create(3, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| {
+        b.connection_timeout(Duration::from_secs(5))
+    });
+    // Rows for every shard; s0 is written first (pool order), then s1 through the proxy.
+    let rows: Vec<Order> = (0..300).map(|i| order(i, i % 60 + 1)).collect();
+    let on = |shard: &str| {
+        rows.iter()
+            .filter(|o| pool.shard_for_key(&o.customer_id).unwrap() == shard)
+            .count()
+    };
+    assert!(on("s0") > 0 && on("s1") > 0 && on("s2") > 0);
+    proxy.cut_after(b"COMMIT");
+    let err = pool.insert_all(&rows).unwrap_err();
+    assert!(proxy.has_cut());
+    match &err {
+        Error::InsertOutcomeUnknown {
+            shard, committed, ..
+        } => {
+            assert_eq!(shard, "s1", "{err}");
+            assert_eq!(
+                committed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                ["s0"]
+            );
+        }
+        other => panic!("expected an unknown outcome, got: {other}"),
+    }
+    assert!(err.to_string().contains("unknown outcome"), "{err}");
+    assert!(!err.to_string().contains("No row was written"), "{err}");
+    // What is really there: s0 whole, s1 whole or absent, s2 not written.
+    let count = |shard: &str| {
+        orders::table
+            .count()
+            .set_shard(shard)
+            .get_result::<i64, _>(&pool)
+            .unwrap() as usize
+    };
+    assert_eq!(count("s0"), on("s0"));
+    assert!(
+        count("s1") == 0 || count("s1") == on("s1"),
+        "s1 holds {}",
+        count("s1")
+    );
+    assert_eq!(count("s2"), 0);
+}
+
+/// A fan-out write under a statement limit whose connection dies while the limit is
+/// being lifted: the write committed, so the shard is reported as written, and the
+/// connection is dropped rather than reused.
+#[test]
+fn a_committed_write_is_not_reported_failed_when_lifting_its_limit_fails() {
+    let databases = Databases::create(3, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| {
+        b.max_size(2).connection_timeout(Duration::from_secs(5))
+    });
+    let k1 = key_on(&pool, "s1");
+    pool.insert(customer(k1)).unwrap();
+    // The statement that lifts the limit: PostgreSQL `statement_timeout = 0`, MariaDB
+    // `max_statement_time = 0.000`, MySQL `max_execution_time = 0`.
+    let lift: &[u8] = if cfg!(feature = "postgres") && Conn::NAME == "postgres" {
+        b"statement_timeout = 0"
+    } else {
+        b"_time = 0"
+    };
+    proxy.cut_after(lift);
+    let written = diesel::update(customers::table.filter(customers::id.eq(k1)))
+        .set(customers::name.eq("renamed"))
+        .all_shards()
+        .on_shards(["s1"])
+        .timeout(Duration::from_secs(30))
+        .execute(&pool);
+    assert!(proxy.has_cut(), "the lift was cut");
+    assert_eq!(
+        written.unwrap(),
+        1,
+        "the committed write is reported as done"
+    );
+    let name: String = customers::table
+        .filter(customers::id.eq(k1))
+        .select(customers::name)
+        .for_key(k1)
+        .get_result(&pool)
+        .unwrap();
+    assert_eq!(name, "renamed");
+}
+
 #[test]
 fn a_shard_whose_database_is_missing_fails_the_build_by_name() {
     let databases = Databases::create(1, false);
     let missing = with_database(&databases.url(0), &format!("{}_missing", unique_name()));
-    let err = ShardedPool::<Conn>::builder()
-        .shard("s0", databases.url(0))
-        .shard("gone", missing)
-        .connection_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap_err();
+    let builder = ShardedPool::<Conn>::builder().connection_timeout(Duration::from_millis(500));
+    let (builder, culprit) = if super::LOGICAL {
+        // Logical shards: the shared pool's database is missing.
+        let b = builder
+            .shared_pool("main", databases.url(0))
+            .shared_pool("gone", missing)
+            .logical_shard("s0", "main", "shard_0")
+            .logical_shard("s1", "gone", "shard_1");
+        (b, "pool gone")
+    } else {
+        (
+            builder.shard("s0", databases.url(0)).shard("gone", missing),
+            "gone",
+        )
+    };
+    let err = builder.build().unwrap_err();
     assert!(
-        matches!(&err, Error::Connect { shard, .. } if shard == "gone"),
+        matches!(&err, Error::Connect { shard, .. } if shard == culprit),
         "{err}"
     );
 }

@@ -165,3 +165,33 @@ fn connection_for_key_names_the_shard() {
         .unwrap();
     assert_eq!(shards.customer_ids_on(shard.as_str()), vec![77]);
 }
+
+/// A panic inside a transaction must not leave the unit of work's connection inside it:
+/// the next transaction on the same unit of work commits for real.
+#[test]
+fn a_panic_in_a_transaction_leaves_no_open_transaction_behind() {
+    let shards = Shards::new(2);
+    let mut work = shards.pool.get();
+    let first = shards.key_on("s0");
+    let second = (first + 1..)
+        .find(|k| shards.expected_shard(diesel_sharding::RoutingKey::Int((*k).into())) == "s0")
+        .unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        work.transaction_for_key(&first, |conn| {
+            diesel::insert_into(customers::table).values(&customer(first)).execute(conn)?;
+            if first > 0 {
+                panic!("a bug in the closure");
+            }
+            Ok::<_, diesel_sharding::Error>(())
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(work.held_shards().count(), 0, "the connection the panic left was dropped");
+    work.transaction_for_key(&second, |conn| {
+        diesel::insert_into(customers::table).values(&customer(second)).execute(conn)?;
+        Ok::<_, diesel_sharding::Error>(())
+    })
+    .unwrap();
+    drop(work);
+    assert_eq!(shards.customer_ids_on("s0"), vec![second], "the panicked insert rolled back, the next committed");
+}

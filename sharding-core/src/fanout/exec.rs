@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use diesel::QueryResult;
 
+use crate::backend::mark_broken;
 use crate::{Result, ShardBackend};
 
 /// How a fan-out runs its shards.
@@ -84,6 +85,11 @@ pub(crate) fn run_items<T: Send, R: Send>(
 }
 
 /// Runs `f` on `conn` under a statement time limit, lifting the limit afterwards.
+///
+/// The result is `f`'s: if the limit cannot be lifted afterwards (the connection died
+/// just then, say), a statement that succeeded (a write that committed) is still
+/// reported as a success, and the connection, whose session limit is now unknown, is
+/// marked broken so that the pool drops it.
 pub(crate) fn with_statement_timeout<Conn: ShardBackend, R>(
     conn: &mut Conn,
     timeout: Option<Duration>,
@@ -94,11 +100,8 @@ pub(crate) fn with_statement_timeout<Conn: ShardBackend, R>(
     };
     let limited = Conn::set_statement_timeout(conn, Some(limit))?;
     let result = f(conn);
-    if limited {
-        let lifted = Conn::set_statement_timeout(conn, None);
-        if result.is_ok() {
-            lifted?;
-        }
+    if limited && Conn::set_statement_timeout(conn, None).is_err() {
+        mark_broken(conn);
     }
     result
 }
