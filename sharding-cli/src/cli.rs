@@ -49,6 +49,12 @@ pub(crate) enum Command {
         /// The key is an id made by ShardEncodedIds (needs an `[ids]` section).
         #[arg(long)]
         id: bool,
+        /// The key is a UUID, routed as its 16 bytes (like a `uuid::Uuid` key column).
+        #[arg(long, conflicts_with_all = ["id", "text", "bytes"])]
+        uuid: bool,
+        /// The key is hex bytes (`0xdeadbeef`), like a binary key column.
+        #[arg(long, conflicts_with_all = ["id", "text"])]
+        bytes: bool,
     },
 }
 

@@ -234,6 +234,108 @@ fn route_names_the_shard_the_library_would_use() {
     );
 }
 
+/// Keys that are not i64 route as the library routes them: a u64 above `i64::MAX` as
+/// that integer, a UUID as its 16 bytes, hex as bytes; and routing opens no shard.
+#[test]
+fn route_reads_u64_uuid_and_byte_keys_as_the_library_does_and_touches_no_shard() {
+    let s = Session::new(&sqlite_config(&[
+        ("s0", "s0.db"),
+        ("s1", "s1.db"),
+        ("s2", "s2.db"),
+    ]));
+    let route = |args: &[&str]| {
+        let out = s.run(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    let shard = |key: RoutingKey<'_>| format!("s{}", HashRouter::new().bucket(key, 3));
+    let big = u64::MAX - 5;
+    assert_eq!(
+        route(&["route", &big.to_string()]),
+        format!(
+            "key {big} -> shard {} (hash router)",
+            shard(RoutingKey::Int(big.into()))
+        )
+    );
+    let uuid = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+    let bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&uuid.replace('-', "")[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(
+        route(&["route", "--uuid", uuid]),
+        format!(
+            "key {uuid} -> shard {} (hash router)",
+            shard(RoutingKey::Bytes(&bytes))
+        )
+    );
+    assert_eq!(
+        route(&["route", "--bytes", "0xdeadbeef"]),
+        format!(
+            "key 0xdeadbeef -> shard {} (hash router)",
+            shard(RoutingKey::Bytes(&[0xde, 0xad, 0xbe, 0xef]))
+        )
+    );
+    // Out of range and malformed keys are refused, not routed as text.
+    let out = s.run(&["route", "99999999999999999999999"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("--text"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.run(&["route", "--uuid", "not-a-uuid"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("UUID"),
+        "{}",
+        stderr(&out)
+    );
+    for file in ["s0.db", "s1.db", "s2.db"] {
+        assert!(!s.path(file).exists(), "route created {file}");
+    }
+}
+
+/// `shards check` is read-only: a missing SQLite file is reported, not created, and an
+/// unmigrated shard is not given a migrations table.
+#[test]
+fn shards_check_creates_nothing() {
+    let s = Session::new(&sqlite_config(&[("s0", "s0.db"), ("s1", "s1.db")]));
+    {
+        use diesel::prelude::*;
+        let mut conn =
+            diesel::SqliteConnection::establish(&s.path("s0.db").to_string_lossy()).unwrap();
+        diesel::sql_query("CREATE TABLE t (id INTEGER)")
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let check = s.run(&["shards", "check"]);
+    assert!(!check.status.success());
+    assert!(
+        stdout(&check).contains("does not exist"),
+        "{}",
+        stdout(&check)
+    );
+    assert!(!s.path("s1.db").exists(), "check created s1.db");
+    use diesel::prelude::*;
+    let mut conn = diesel::SqliteConnection::establish(&s.path("s0.db").to_string_lossy()).unwrap();
+    let tables: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = '__diesel_schema_migrations'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(tables, 0, "check created the migrations table");
+}
+
+#[test]
+fn a_zero_timeout_is_refused() {
+    let s = Session::new(&sqlite_config(&[("s0", "s0.db")]));
+    let out = Command::new(env!("CARGO_BIN_EXE_diesel-sharding"))
+        .current_dir(s.dir.path())
+        .args(["--config", "shards.toml", "--timeout-ms", "0", "route", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("timeout-ms"), "{}", stderr(&out));
+}
+
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod servers {
     use diesel::Connection;

@@ -385,6 +385,34 @@ impl ShardConfig {
             .collect()
     }
 
+    /// For a SQLite file, each shard's database file (with `${VAR}` substituted, relative
+    /// paths taken from the file's directory), by shard id; empty for server backends
+    /// and for SQLite URIs that are not plain paths. Tools use it to check shards without
+    /// creating missing files, as opening one would.
+    pub fn database_files(&self) -> Result<Vec<(String, PathBuf)>> {
+        if self.backend() != "sqlite" {
+            return Ok(Vec::new());
+        }
+        let mut files = Vec::new();
+        for (i, shard) in self.raw.shards.iter().enumerate() {
+            let Some(url) = &shard.url else { continue };
+            let key = format!("shards[{i}].url");
+            let path = self.substitute(url, &key, &mut Vec::new())?;
+            let path = path.strip_prefix("sqlite://").unwrap_or(&path).to_owned();
+            if path.starts_with("file:") || path.starts_with(':') {
+                continue;
+            }
+            let path = PathBuf::from(path);
+            let path = if path.is_relative() {
+                self.base_dir.join(path)
+            } else {
+                path
+            };
+            files.push((shard.id.get_ref().clone(), path));
+        }
+        Ok(files)
+    }
+
     /// The id layout of `[ids]`, if the file has one.
     pub fn id_layout(&self) -> Result<Option<IdLayout>> {
         self.raw

@@ -144,8 +144,8 @@ pub enum Error {
 
     /// A shard's pool could not open its connections when the pool was built.
     #[error(
-        "could not connect to shard `{shard}`: {source}. Check that its database is reachable at \
-         the configured URL, or build with `build_unchecked()` to let the other shards serve"
+        "could not connect to shard `{shard}`: check that its database is reachable at the \
+         configured URL, or build with `build_unchecked()` to let the other shards serve"
     )]
     Connect {
         /// The shard that failed.
@@ -157,8 +157,8 @@ pub enum Error {
 
     /// No connection to a shard became free (or could be opened) in time.
     #[error(
-        "timed out after {timeout:?} waiting for a connection to shard `{shard}` ({source}): \
-         check that the shard is up, or raise `max_size` / `connection_timeout`"
+        "timed out after {timeout:?} waiting for a connection to shard `{shard}`: check that the \
+         shard is up, or raise `max_size` / `connection_timeout`"
     )]
     PoolTimeout {
         /// The shard whose pool timed out.
@@ -171,7 +171,7 @@ pub enum Error {
     },
 
     /// A statement failed on a shard.
-    #[error("query on shard `{shard}` failed: {source}")]
+    #[error("query on shard `{shard}` failed")]
     Query {
         /// The shard the statement ran on.
         shard: ShardId,
@@ -201,7 +201,7 @@ pub enum Error {
     },
 
     /// Diesel's migration harness failed on a shard.
-    #[error("migration failed on shard `{shard}`: {source}")]
+    #[error("migration failed on shard `{shard}`")]
     Migration {
         /// The shard.
         shard: ShardId,
@@ -291,8 +291,8 @@ pub enum Error {
     /// transaction, so the failing shard holds none of its rows; the shards listed in
     /// `committed` hold all of theirs and the others none.
     #[error(
-        "insert failed on shard `{shard}`: {source}. No row was written there; shards that \
-         committed their rows: [{}]",
+        "insert failed on shard `{shard}` and was rolled back: no row was written there; shards \
+         that committed their rows: [{}]",
         crate::shard_id::list_ids(committed)
     )]
     PartialInsert {
@@ -328,6 +328,17 @@ pub enum Error {
 }
 
 /// One shard's failure inside a multi-shard operation.
+///
+/// Its `Display` names the shard; [`source`](std::error::Error::source) is the
+/// [`Error`] itself.
+///
+/// ```
+/// use sharding_core::{Error, ShardFailure};
+///
+/// let failure = ShardFailure { shard: "s1".into(), error: Error::NoShards };
+/// assert_eq!(failure.to_string(), "shard `s1` failed");
+/// assert!(std::error::Error::source(&failure).is_some());
+/// ```
 #[derive(Debug)]
 pub struct ShardFailure {
     /// The shard that failed.
@@ -336,10 +347,35 @@ pub struct ShardFailure {
     pub error: Error,
 }
 
+impl std::fmt::Display for ShardFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shard `{}` failed", self.shard)
+    }
+}
+
+impl std::error::Error for ShardFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// `error` and its sources, joined by `: ` (for errors that list several failures and so
+/// have no single source).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn list_failures(failures: &[ShardFailure]) -> String {
     failures
         .iter()
-        .map(|f| format!("`{}`: {}", f.shard, f.error))
+        .map(|f| format!("`{}`: {}", f.shard, chain(&f.error)))
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -165,3 +165,34 @@ fn pool_exhaustion_times_out_with_the_shard_named() {
     drop(holder);
     shards.pool.connection("s0").unwrap();
 }
+
+/// An error either prints its cause or returns it from `source()`, never both, so a
+/// report that walks the chain prints each cause once. `ShardFailure` is an error too.
+#[test]
+fn errors_print_each_cause_once_along_the_chain() {
+    use std::error::Error as _;
+    let shards = Shards::new(2);
+    let err = diesel::sql_query("SELECT * FROM no_such_table")
+        .set_shard("s0")
+        .execute(&shards.pool)
+        .unwrap_err();
+    let cause = err.source().expect("the Diesel error is the source").to_string();
+    assert!(cause.contains("no_such_table"), "{cause}");
+    assert!(!err.to_string().contains(&cause), "{err} repeats {cause}");
+    assert!(err.to_string().contains("`s0`"), "{err}");
+
+    let err = diesel::sql_query("SELECT * FROM no_such_table")
+        .all_shards()
+        .execute(&shards.pool)
+        .unwrap_err();
+    let Error::FanOut { failures } = &err else { panic!("{err}") };
+    for failure in failures {
+        let text = failure.to_string();
+        assert!(text.contains(failure.shard.as_str()), "{text}");
+        assert!(failure.source().is_some());
+        assert!(!text.contains("no_such_table"), "{text}");
+    }
+    // A fan-out has several causes and no single source: its message lists them all.
+    assert!(err.source().is_none());
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+}

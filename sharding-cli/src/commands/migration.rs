@@ -75,9 +75,9 @@ where
 {
     let mut conn = pool
         .migration_connection(shard)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::chain(&e))?;
     let conn: &mut Conn = &mut conn;
-    let text = |e: Box<dyn std::error::Error + Send + Sync>| e.to_string();
+    let text = |e: Box<dyn std::error::Error + Send + Sync>| super::chain(&*e);
     let status = match action {
         MigrationAction::Run => {
             let applied = conn.run_pending_migrations(source.clone()).map_err(text)?;

@@ -22,13 +22,26 @@ pub(crate) enum Failure {
 
 impl From<diesel_sharding::Error> for Failure {
     fn from(e: diesel_sharding::Error) -> Self {
-        Failure::Usage(e.to_string())
+        Failure::Usage(chain(&e))
     }
+}
+
+/// An error and its causes, `: `-separated, as a person reads them.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn run<Conn>(cli: &Cli, config: &ShardConfig) -> Result<(), Failure>
 where
     Conn: ShardBackend + MigrationHarness<Conn::Backend>,
+    shards::VersionQuery: for<'a> diesel::query_dsl::LoadQuery<'a, Conn, Option<String>>,
 {
     // Lazy: a shard that is down fails alone instead of failing the whole command.
     let pool: ShardedPool<Conn> = config
@@ -48,8 +61,21 @@ where
                 .unwrap_or_else(|| "migrations".into());
             migration::run(&pool, *action, shard, &dir)
         }
-        Command::Shards { .. } => shards::check(&pool),
-        Command::Route { key, text, id } => route::run(&pool, config, key, *text, *id),
+        Command::Shards { .. } => shards::check(&pool, config),
+        Command::Route {
+            key,
+            text,
+            id,
+            uuid,
+            bytes,
+        } => {
+            let kind = match (*uuid, *bytes) {
+                (true, _) => route::KeyKind::Uuid,
+                (_, true) => route::KeyKind::Bytes,
+                _ => route::KeyKind::Auto,
+            };
+            route::run(&pool, config, key, *text, *id, kind)
+        }
     }
 }
 

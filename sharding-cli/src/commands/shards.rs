@@ -3,36 +3,45 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use std::time::Duration;
+
 use diesel::connection::SimpleConnection;
-use diesel_migrations::MigrationHarness;
-use diesel_sharding::{ShardBackend, ShardedPool};
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
+use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::{Nullable, Text};
+use diesel::RunQueryDsl;
+
+/// The query that reads the latest applied migration.
+pub(crate) type VersionQuery = SqlLiteral<Nullable<Text>>;
+use diesel_sharding::{ShardBackend, ShardConfig, ShardId, ShardedPool};
 
 use super::Failure;
 use crate::table;
 
-pub(crate) fn check<Conn>(pool: &ShardedPool<Conn>) -> Result<(), Failure>
+/// Checks every shard, read-only: it creates nothing (no SQLite file, no migrations
+/// table) and reports a version it cannot read as an error, not as "none".
+pub(crate) fn check<Conn>(pool: &ShardedPool<Conn>, config: &ShardConfig) -> Result<(), Failure>
 where
-    Conn: ShardBackend + MigrationHarness<Conn::Backend>,
+    Conn: ShardBackend,
+    VersionQuery: for<'a> LoadQuery<'a, Conn, Option<String>>,
 {
+    let files = config.database_files()?;
     let mut rows = Vec::new();
     let mut down = 0;
     let mut versions = BTreeSet::new();
     for shard in pool.shard_ids() {
         let started = Instant::now();
-        let probe = pool.connection(shard.as_str()).and_then(|mut conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| diesel_sharding::Error::Query {
-                    shard: shard.clone(),
-                    source: e,
-                })?;
-            let latency = started.elapsed();
-            let version = conn
-                .applied_migrations()
-                .ok()
-                .and_then(|v| v.first().map(ToString::to_string))
-                .unwrap_or_else(|| "none".to_owned());
-            Ok((latency, version))
-        });
+        let missing = files
+            .iter()
+            .find(|(id, path)| id == shard.as_str() && !path.exists())
+            .map(|(_, path)| path.display().to_string());
+        let probe = match missing {
+            Some(path) => Err(format!(
+                "the database file {path} does not exist (`migration run` creates it)"
+            )),
+            None => probe::<Conn>(pool, shard, started),
+        };
         match probe {
             Ok((latency, version)) => {
                 versions.insert(version.clone());
@@ -51,7 +60,7 @@ where
                     "DOWN".to_owned(),
                     "-".to_owned(),
                     "?".to_owned(),
-                    e.to_string(),
+                    e,
                 ]);
             }
         }
@@ -72,4 +81,41 @@ where
         versions.into_iter().next().unwrap_or_default()
     );
     Ok(())
+}
+
+/// Connects to one shard, runs `SELECT 1`, and reads the latest migration version
+/// without creating the migrations table.
+fn probe<Conn>(
+    pool: &ShardedPool<Conn>,
+    shard: &ShardId,
+    started: Instant,
+) -> Result<(Duration, String), String>
+where
+    Conn: ShardBackend,
+    VersionQuery: for<'a> LoadQuery<'a, Conn, Option<String>>,
+{
+    let mut conn = pool
+        .connection(shard.as_str())
+        .map_err(|e| super::chain(&e))?;
+    conn.batch_execute("SELECT 1")
+        .map_err(|e| format!("`SELECT 1` failed: {e}"))?;
+    let latency = started.elapsed();
+    let latest = sql::<Nullable<Text>>("SELECT MAX(version) FROM __diesel_schema_migrations")
+        .get_result::<Option<String>>(&mut *conn);
+    let version = match latest {
+        Ok(Some(version)) => version,
+        Ok(None) => "none".to_owned(),
+        Err(e) if is_missing_table(&e) => "none".to_owned(),
+        Err(e) => return Err(format!("cannot read the migration version: {e}")),
+    };
+    Ok((latency, version))
+}
+
+/// Whether `error` says the migrations table does not exist (SQLite, PostgreSQL, MySQL).
+fn is_missing_table(error: &diesel::result::Error) -> bool {
+    let message = error.to_string().to_ascii_lowercase();
+    message.contains("__diesel_schema_migrations")
+        && (message.contains("no such table")
+            || message.contains("does not exist")
+            || message.contains("doesn't exist"))
 }
