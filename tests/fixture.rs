@@ -11,7 +11,7 @@ use diesel_sharding::prelude::*;
 use diesel_sharding::{HashRouter, RoutingKey, ShardedPoolBuilder};
 
 pub use super::backend::{
-    marked_sleep_sql, sleep_sql, sleepers, sum_sql, unreachable_url, with_sleep, Conn, Databases,
+    as_double, marked_sleep_sql, sleep_sql, sleepers, sum_sql, unreachable_url, with_sleep, Conn, Databases,
     STATEMENT_TIMEOUT,
 };
 use super::LOGICAL;

@@ -218,16 +218,18 @@ pub enum Error {
         failures: Vec<ShardFailure>,
     },
 
-    /// A get-by-id found the id on more than one shard.
+    /// A get-by-id (or `get_unique`) found more than one row: on several shards, or
+    /// several on one shard.
     #[error(
-        "id {id} was found on several shards ([{}]): ids must be unique across shards; fix the \
-         duplicate rows, or query one shard with `.set_shard(id)`",
+        "id {id} matched {} rows, on the shards [{}]: ids must be unique across and within \
+         shards; fix the duplicate rows, or query one shard with `.set_shard(id)`",
+        shards.len(),
         crate::shard_id::list_ids(shards)
     )]
     Ambiguous {
         /// The id, formatted.
         id: String,
-        /// The shards that hold it.
+        /// The shard of each row found (a shard appears once per row it returned).
         shards: Vec<ShardId>,
     },
 

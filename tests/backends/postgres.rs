@@ -146,6 +146,11 @@ pub fn unreachable_url() -> String {
     "postgres://postgres@127.0.0.1:1/nowhere".to_owned()
 }
 
+/// `expr` as a double-precision float.
+pub fn as_double(expr: &str) -> String {
+    format!("CAST({expr} AS DOUBLE PRECISION)")
+}
+
 /// `SUM(column)` as a BIGINT.
 pub fn sum_sql(column: &str) -> String {
     format!("SUM({column})::bigint")

@@ -72,6 +72,11 @@ pub fn unreachable_url() -> String {
         .into_owned()
 }
 
+/// `expr` as a double-precision float.
+pub fn as_double(expr: &str) -> String {
+    format!("CAST({expr} AS REAL)")
+}
+
 /// `SUM(column)` as a BIGINT.
 pub fn sum_sql(column: &str) -> String {
     format!("SUM({column})")

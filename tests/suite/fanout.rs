@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::dsl::{count_star, max, min, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
@@ -260,6 +261,54 @@ fn get_by_id_finds_the_row_on_its_shard_and_refuses_duplicates() {
         }
         other => panic!("expected Ambiguous, got {other}"),
     }
+}
+
+/// Two rows with the id on one shard are as ambiguous as one on each of two shards.
+#[test]
+fn get_unique_refuses_two_rows_on_one_shard() {
+    let shards = Shards::new(2);
+    // No primary key on this copy: a table where the duplicate can exist.
+    shards
+        .direct("s1")
+        .batch_execute("CREATE TABLE dup_orders (id BIGINT NOT NULL, customer_id BIGINT NOT NULL)")
+        .unwrap();
+    shards
+        .direct("s1")
+        .batch_execute("INSERT INTO dup_orders VALUES (9, 1), (9, 2)")
+        .unwrap();
+    shards
+        .direct("s0")
+        .batch_execute("CREATE TABLE dup_orders (id BIGINT NOT NULL, customer_id BIGINT NOT NULL)")
+        .unwrap();
+    #[derive(QueryableByName, Debug)]
+    struct Dup {
+        #[diesel(sql_type = BigInt)]
+        customer_id: i64,
+    }
+    let err = diesel::sql_query("SELECT customer_id FROM dup_orders WHERE id = 9")
+        .all_shards()
+        .get_unique::<Dup, _>(&shards.pool)
+        .unwrap_err();
+    match &err {
+        Error::Ambiguous { shards, .. } => assert_eq!(shards, &[ShardId::from("s1"), ShardId::from("s1")]),
+        other => panic!("expected Ambiguous, got {other}"),
+    }
+    assert!(err.to_string().contains("matched 2 rows"), "{err}");
+}
+
+/// `min` and `max` take floats, as `sum` and `avg` do.
+#[test]
+fn min_and_max_of_floats_equal_the_unsharded_answer() {
+    let d = data();
+    let expr = |f: &str| sql::<Nullable<diesel::sql_types::Double>>(&as_double(&format!("{f}(amount_cents)")));
+    let lowest: Option<f64> = orders::table.select(expr("MIN")).all_shards().min(&d.shards.pool).unwrap();
+    let highest: Option<f64> = orders::table.select(expr("MAX")).all_shards().max(&d.shards.pool).unwrap();
+    let expected: (Option<f64>, Option<f64>) = orders::table
+        .select((expr("MIN"), expr("MAX")))
+        .get_result(&mut d.reference.direct("s0"))
+        .unwrap();
+    assert_eq!((lowest, highest), expected);
+    assert!(lowest < highest);
 }
 
 #[test]

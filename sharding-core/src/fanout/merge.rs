@@ -92,9 +92,37 @@ macro_rules! summable {
 }
 summable!(i16, i32, i64, f32, f64);
 
+/// The value of `values` that is `wanted` (`Less`: the least, `Greater`: the greatest)
+/// of all; a value that does not compare with itself (NaN) gives way to any other.
+pub(crate) fn extreme<T: PartialOrd>(
+    values: impl IntoIterator<Item = T>,
+    wanted: std::cmp::Ordering,
+) -> Option<T> {
+    values.into_iter().fold(None, |best, value| match best {
+        None => Some(value),
+        Some(best) => {
+            let best_is_nan = best.partial_cmp(&best).is_none();
+            if best_is_nan || value.partial_cmp(&best) == Some(wanted) {
+                Some(value)
+            } else {
+                Some(best)
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extremes_of_floats_skip_nan() {
+        use std::cmp::Ordering::{Greater, Less};
+        assert_eq!(extreme([2.5, f64::NAN, -1.0], Less), Some(-1.0));
+        assert_eq!(extreme([f64::NAN, 2.5, 7.0], Greater), Some(7.0));
+        assert_eq!(extreme(Vec::<f64>::new(), Greater), None);
+        assert!(extreme([f64::NAN], Greater).is_some_and(f64::is_nan));
+    }
 
     fn lists(data: &[&[i64]]) -> Vec<(ShardId, Vec<i64>)> {
         data.iter()

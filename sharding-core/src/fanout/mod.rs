@@ -322,27 +322,29 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         self.combine_one_row(access, merge::sum_options)
     }
 
-    /// The least of every shard's SQL `MIN`.
+    /// The least of every shard's SQL `MIN`. Works for any `PartialOrd` value, floats
+    /// included; a value that compares with nothing (NaN) loses to any value that does.
     pub fn min<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
-        T: Ord + Send,
+        T: PartialOrd + Send,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
-            values.into_iter().flatten().min()
+            merge::extreme(values.into_iter().flatten(), std::cmp::Ordering::Less)
         })
     }
 
-    /// The greatest of every shard's SQL `MAX`.
+    /// The greatest of every shard's SQL `MAX`. Works for any `PartialOrd` value, floats
+    /// included; a value that compares with nothing (NaN) loses to any value that does.
     pub fn max<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
-        T: Ord + Send,
+        T: PartialOrd + Send,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
-            values.into_iter().flatten().max()
+            merge::extreme(values.into_iter().flatten(), std::cmp::Ordering::Greater)
         })
     }
 
@@ -387,8 +389,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// The one row, among all target shards, that the query finds (a lookup by a unique
-    /// id), or `None`. Two shards returning a row is [`Error::Ambiguous`], whatever the
-    /// failure policy.
+    /// id), or `None`. More than one row, on one shard or on several, is
+    /// [`Error::Ambiguous`], whatever the failure policy.
     pub fn get_unique<'query, U, A>(self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
     where
         A: ShardAccess,
@@ -400,9 +402,10 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             _ => "(query)".to_owned(),
         };
         let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        // Every row counts: two rows on one shard are as ambiguous as one on each of two.
         let mut holders: Vec<(ShardId, U)> = oks
             .into_iter()
-            .filter_map(|(shard, rows)| rows.into_iter().next().map(|row| (shard, row)))
+            .flat_map(|(shard, rows)| rows.into_iter().map(move |row| (shard.clone(), row)))
             .collect();
         if holders.len() > 1 {
             return Err(Error::Ambiguous {
