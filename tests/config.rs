@@ -482,3 +482,78 @@ fn a_password_from_the_environment_may_hold_url_delimiters() {
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     assert!(!all_text(&err).contains("wrong-p@ss"), "{err}");
 }
+
+/// Router fields that do not apply to the router's kind, range and lookup mistakes, and a
+/// file without shards are all reported at the value at fault.
+#[test]
+fn router_mistakes_and_missing_shards_are_reported_where_they_are() {
+    let shards =
+        "[[shards]]\nid = \"s0\"\nurl = \"a.db\"\n[[shards]]\nid = \"s1\"\nurl = \"b.db\"\n";
+    let cases: [(String, (usize, usize, &str), &str); 9] = [
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"hash\"\nranges = [ {{ start = 0, shard = \"s0\" }} ]\n{shards}"),
+            (4, 10, "router.ranges"),
+            "for the range router",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"modulo\"\ndefault = \"s0\"\n{shards}"),
+            (4, 11, "router.default"),
+            "for the lookup router",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"range\"\ntext_keys = {{ a = \"s0\" }}\n{shards}"),
+            (4, 13, "router.text_keys"),
+            "for the lookup router",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"range\"\nranges = [ {{ start = 0, end = 10, shard = \"s9\" }} ]\n{shards}"),
+            (4, 43, "router.ranges[0].shard"),
+            "no shard has the id `s9`",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"range\"\nranges = [ {{ start = 5, end = 5, shard = \"s0\" }} ]\n{shards}"),
+            (4, 12, "router.ranges[0]"),
+            "empty",
+        ),
+        (
+            format!(
+                "backend = \"sqlite\"\n[router]\nkind = \"range\"\nranges = [\n  {{ start = 0, end = 10, shard = \"s0\" }},\n  {{ start = 5, shard = \"s1\" }},\n]\n{shards}"
+            ),
+            (6, 3, "router.ranges[1]"),
+            "overlaps `router.ranges[0]`",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"lookup\"\nint_keys = {{ 7 = \"s0\", x = \"s1\" }}\n{shards}"),
+            (4, 24, "router.int_keys"),
+            "not an integer",
+        ),
+        (
+            format!("backend = \"sqlite\"\n[router]\nkind = \"lookup\"\ndefault = \"nope\"\n{shards}"),
+            (4, 11, "router.default"),
+            "no shard has the id `nope`",
+        ),
+        ("backend = \"sqlite\"\n[pool]\nmax_size = 2\n".to_owned(), (4, 1, "shards"), "no shards"),
+    ];
+    for (text, (line, column, key), says) in cases {
+        let err = config_error(&text);
+        match &err {
+            Error::Config {
+                line: l,
+                column: c,
+                key: k,
+                message,
+                ..
+            } => {
+                assert_eq!((*l, *c, k.as_str()), (line, column, key), "{err}\n{text}");
+                assert!(message.contains(says), "{err}");
+            }
+            other => panic!("{other}\n{text}"),
+        }
+    }
+    let err = config_error("backend = \"sqlite\"\nshards = []\n");
+    assert!(
+        err.to_string()
+            .starts_with("pool.toml:2:10: shards: no shards"),
+        "{err}"
+    );
+}

@@ -23,7 +23,7 @@ struct RawConfig {
     router: Option<RawRouter>,
     #[serde(default)]
     shared_pools: Vec<RawSharedPool>,
-    shards: Vec<RawShard>,
+    shards: Option<Spanned<Vec<RawShard>>>,
     ids: Option<RawIds>,
 }
 
@@ -43,10 +43,10 @@ struct RawPool {
 #[serde(deny_unknown_fields)]
 struct RawRouter {
     kind: Spanned<String>,
-    ranges: Option<Vec<RawRange>>,
-    default: Option<String>,
-    int_keys: Option<BTreeMap<String, String>>,
-    text_keys: Option<BTreeMap<String, String>>,
+    ranges: Option<Spanned<Vec<Spanned<RawRange>>>>,
+    default: Option<Spanned<String>>,
+    int_keys: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    text_keys: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +54,7 @@ struct RawRouter {
 struct RawRange {
     start: Option<i64>,
     end: Option<i64>,
-    shard: String,
+    shard: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,13 +272,23 @@ impl ShardConfig {
                 ),
             ));
         }
-        if self.raw.shards.is_empty() {
-            return Err(self.error(
-                0..0,
-                "shards",
-                "no shards: add at least one [[shards]] table",
-            ));
-        }
+        let shards = match &self.raw.shards {
+            Some(shards) if !shards.get_ref().is_empty() => shards.get_ref(),
+            Some(empty) => {
+                return Err(self.error(
+                    empty.span(),
+                    "shards",
+                    "no shards: add at least one [[shards]] table",
+                ))
+            }
+            None => {
+                return Err(self.error(
+                    self.text.len()..self.text.len(),
+                    "shards",
+                    "no shards: add at least one [[shards]] table (at the end of the file)",
+                ))
+            }
+        };
         let pools: Vec<&str> = self
             .raw
             .shared_pools
@@ -286,7 +296,7 @@ impl ShardConfig {
             .map(|p| p.name.get_ref().as_str())
             .collect();
         let mut seen = std::collections::HashSet::new();
-        for (i, shard) in self.raw.shards.iter().enumerate() {
+        for (i, shard) in shards.iter().enumerate() {
             let key = |k: &str| format!("shards[{i}].{k}");
             let id = shard.id.get_ref();
             if let Some(reason) = crate::ShardId::from(id.as_str()).invalid_reason() {
@@ -342,21 +352,122 @@ impl ShardConfig {
                     format!("unknown router `{kind}`: use hash, modulo, range or lookup"),
                 ));
             }
-            if kind == "range" && router.ranges.as_ref().is_none_or(Vec::is_empty) {
+            self.check_router(router, kind, shards)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the router's fields against its kind and the shards, each error at its value.
+    fn check_router(&self, router: &RawRouter, kind: &str, shards: &[RawShard]) -> Result<()> {
+        let only_for = |present: bool, span: Range<usize>, field: &str, for_kind: &str| {
+            if present && kind != for_kind {
+                Err(self.error(
+                    span,
+                    &format!("router.{field}"),
+                    format!(
+                        "`{field}` is for the {for_kind} router, and this router is `{kind}`: \
+                         remove it, or set `kind = \"{for_kind}\"`"
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let span_of = |v: Option<Range<usize>>| v.unwrap_or(0..0);
+        only_for(
+            router.ranges.is_some(),
+            span_of(router.ranges.as_ref().map(Spanned::span)),
+            "ranges",
+            "range",
+        )?;
+        only_for(
+            router.default.is_some(),
+            span_of(router.default.as_ref().map(Spanned::span)),
+            "default",
+            "lookup",
+        )?;
+        only_for(
+            router.int_keys.is_some(),
+            span_of(router.int_keys.as_ref().map(Spanned::span)),
+            "int_keys",
+            "lookup",
+        )?;
+        only_for(
+            router.text_keys.is_some(),
+            span_of(router.text_keys.as_ref().map(Spanned::span)),
+            "text_keys",
+            "lookup",
+        )?;
+        let known = |shard: &Spanned<String>, key: &str| {
+            if shards.iter().any(|s| s.id.get_ref() == shard.get_ref()) {
+                Ok(())
+            } else {
+                Err(self.error(
+                    shard.span(),
+                    key,
+                    format!(
+                        "no shard has the id `{}`: use the `id` of one of the [[shards]]",
+                        shard.get_ref()
+                    ),
+                ))
+            }
+        };
+        if kind == "range" {
+            let Some(ranges) = router.ranges.as_ref().filter(|r| !r.get_ref().is_empty()) else {
                 return Err(self.error(
                     router.kind.span(),
                     "router.ranges",
-                    "a range router needs `ranges`",
+                    "a range router needs `ranges`: [ { start = 0, end = 1000, shard = \"s0\" }, ... ]",
                 ));
-            }
-            for (name, _) in router.int_keys.iter().flatten() {
-                if name.parse::<i64>().is_err() {
+            };
+            let mut bounds = Vec::new();
+            for (i, range) in ranges.get_ref().iter().enumerate() {
+                let r = range.get_ref();
+                known(&r.shard, &format!("router.ranges[{i}].shard"))?;
+                let (start, end) = (r.start.unwrap_or(i64::MIN), r.end.unwrap_or(i64::MAX));
+                if start >= end {
                     return Err(self.error(
-                        router.kind.span(),
-                        "router.int_keys",
-                        format!("`{name}` is not an integer: put text keys in `text_keys`"),
+                        range.span(),
+                        &format!("router.ranges[{i}]"),
+                        format!("the range is empty ({start}..{end}): `start` must be below `end`"),
                     ));
                 }
+                bounds.push((start, end, i, range.span()));
+            }
+            bounds.sort_by_key(|(start, end, i, _)| (*start, *end, *i));
+            for pair in bounds.windows(2) {
+                let ((_, end_a, a, _), (start_b, _, b, span_b)) = (&pair[0], &pair[1]);
+                if start_b < end_a {
+                    return Err(self.error(
+                        span_b.clone(),
+                        &format!("router.ranges[{b}]"),
+                        format!(
+                            "it overlaps `router.ranges[{a}]` at key {start_b}: every key must \
+                             have one owner"
+                        ),
+                    ));
+                }
+            }
+        }
+        if kind == "lookup" {
+            for (name, shard) in router.int_keys.iter().flat_map(|m| m.get_ref()) {
+                if name.get_ref().parse::<i64>().is_err() {
+                    return Err(self.error(
+                        name.span(),
+                        "router.int_keys",
+                        format!(
+                            "`{}` is not an integer: put text keys in `text_keys`",
+                            name.get_ref()
+                        ),
+                    ));
+                }
+                known(shard, &format!("router.int_keys.{}", name.get_ref()))?;
+            }
+            for (name, shard) in router.text_keys.iter().flat_map(|m| m.get_ref()) {
+                known(shard, &format!("router.text_keys.{}", name.get_ref()))?;
+            }
+            if let Some(default) = &router.default {
+                known(default, "router.default")?;
             }
         }
         Ok(())
@@ -378,11 +489,18 @@ impl ShardConfig {
 
     /// The shard ids, in file order.
     pub fn shard_ids(&self) -> Vec<&str> {
-        self.raw
-            .shards
+        self.shards()
             .iter()
             .map(|s| s.id.get_ref().as_str())
             .collect()
+    }
+
+    /// The `[[shards]]` tables (`check` proved there is at least one).
+    fn shards(&self) -> &[RawShard] {
+        self.raw
+            .shards
+            .as_ref()
+            .map_or(&[], |s| s.get_ref().as_slice())
     }
 
     /// For a SQLite file, each shard's database file (with `${VAR}` substituted, relative
@@ -394,7 +512,7 @@ impl ShardConfig {
             return Ok(Vec::new());
         }
         let mut files = Vec::new();
-        for (i, shard) in self.raw.shards.iter().enumerate() {
+        for (i, shard) in self.shards().iter().enumerate() {
             let Some(url) = &shard.url else { continue };
             let key = format!("shards[{i}].url");
             let path = self.substitute(url, &key, &mut Vec::new())?;
@@ -534,7 +652,7 @@ impl ShardConfig {
             Conn::check_url(&url).map_err(|m| self.error(shared.url.span(), &key, m))?;
             builder = builder.shared_pool(shared.name.get_ref().as_str(), url);
         }
-        for (i, shard) in self.raw.shards.iter().enumerate() {
+        for (i, shard) in self.shards().iter().enumerate() {
             let id = shard.id.get_ref().as_str();
             builder = match (&shard.url, &shard.pool, &shard.namespace) {
                 (Some(url_value), _, _) => {
@@ -556,25 +674,31 @@ impl ShardConfig {
         if let Some(router) = &self.raw.router {
             builder = match router.kind.get_ref().as_str() {
                 "modulo" => builder.router(ModuloRouter::new()),
-                "range" => builder.router(router.ranges.iter().flatten().fold(
-                    RangeRouter::new(),
-                    |r, range| {
-                        r.range(
-                            range.start.unwrap_or(i64::MIN)..range.end.unwrap_or(i64::MAX),
-                            range.shard.as_str(),
-                        )
-                    },
-                )),
+                "range" => builder.router(
+                    router
+                        .ranges
+                        .iter()
+                        .flat_map(|r| r.get_ref())
+                        .map(Spanned::get_ref)
+                        .fold(RangeRouter::new(), |r, range| {
+                            r.range(
+                                range.start.unwrap_or(i64::MIN)..range.end.unwrap_or(i64::MAX),
+                                range.shard.get_ref().as_str(),
+                            )
+                        }),
+                ),
                 "lookup" => {
                     let mut lookup = LookupRouter::new();
-                    for (k, shard) in router.int_keys.iter().flatten() {
-                        lookup = lookup.key(k.parse::<i64>().unwrap_or_default(), shard.as_str());
+                    for (k, shard) in router.int_keys.iter().flat_map(|m| m.get_ref()) {
+                        // `check` proved every key an integer.
+                        let k = k.get_ref().parse::<i64>().unwrap_or_default();
+                        lookup = lookup.key(k, shard.get_ref().as_str());
                     }
-                    for (k, shard) in router.text_keys.iter().flatten() {
-                        lookup = lookup.key(k.as_str(), shard.as_str());
+                    for (k, shard) in router.text_keys.iter().flat_map(|m| m.get_ref()) {
+                        lookup = lookup.key(k.get_ref().as_str(), shard.get_ref().as_str());
                     }
                     if let Some(default) = &router.default {
-                        lookup = lookup.default_shard(default.as_str());
+                        lookup = lookup.default_shard(default.get_ref().as_str());
                     }
                     builder.router(lookup)
                 }
@@ -708,7 +832,7 @@ mod tests {
         .unwrap();
         let value = config
             .substitute(
-                &config.raw.shards[0].url.clone().unwrap(),
+                &config.shards()[0].url.clone().unwrap(),
                 "k",
                 &mut Vec::new(),
             )
