@@ -19,6 +19,7 @@
 mod common;
 #[cfg(feature = "config")]
 mod config;
+mod derive_rules;
 mod ids;
 mod routers;
 mod ui;

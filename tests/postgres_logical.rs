@@ -16,3 +16,7 @@ mod logical;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/outage.rs"]
 mod outage;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/postgres_logical_only.rs"]
+mod postgres_logical_only;

@@ -187,7 +187,8 @@ mod postgres {
 
     /// PostgreSQL shards are databases (physical shards) or schemas on a shared pool
     /// (logical shards). A logical shard's connection has `search_path` set to its schema
-    /// alone, so an unqualified table name can only mean that shard's table.
+    /// then `public` (for extensions), so an unqualified table name means that shard's
+    /// table as long as shard tables are kept out of `public`.
     impl ShardBackend for PgConnection {
         const NAME: &'static str = "postgres";
         const NAMESPACE: Option<&'static str> = Some("schema");
@@ -211,8 +212,13 @@ mod postgres {
             Ok(true)
         }
 
+        /// `SET search_path TO "name", public`: the shard's schema first, so unqualified
+        /// tables and new tables are the shard's; `public` after it, so the types and
+        /// functions of extensions (installed in `public` by default) resolve as they do
+        /// on a physical shard. Keep shard tables out of `public`: a table missing from the
+        /// shard's schema but present in `public` would resolve there.
         fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
-            conn.batch_execute(&format!("SET search_path TO \"{name}\""))
+            conn.batch_execute(&format!("SET search_path TO \"{name}\", public"))
         }
 
         fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {

@@ -144,9 +144,18 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// this configuration.
     ///
     /// `namespace` must be a plain identifier (letters, digits, `_`); anything else is
-    /// refused by [`build`](Self::build) before any connection is made. Do not change
-    /// `search_path` or run `USE` yourself on a logical shard's connection: the pool
-    /// would not know. SQLite has no logical shards.
+    /// refused by [`build`](Self::build) before any connection is made. SQLite has no
+    /// logical shards.
+    ///
+    /// **What is safe.** A connection you get in hand (from
+    /// [`ShardedPool::connection`], [`ShardedConnection::connection`](crate::ShardedConnection::connection)
+    /// or a transaction closure) may be switched by your code (`SET search_path`, `USE`,
+    /// `DISCARD ALL`): the pool forgets its namespace when it hands it to you and
+    /// switches it back before the next routed statement uses it. The one thing the pool
+    /// cannot see is SQL text that switches namespace sent *as a routed query*
+    /// (`sql_query("USE other").set_shard(..)`): don't. On PostgreSQL the search path is
+    /// the shard's schema, then `public` (for extensions' types and functions): keep
+    /// shard tables out of `public`.
     pub fn logical_shard(
         mut self,
         id: impl Into<ShardId>,

@@ -14,7 +14,7 @@ use diesel::QueryResult;
 use crate::backend::{drop_if_disconnected, mark_broken};
 use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
 use crate::model::TableOf;
-use crate::pool::ShardPooledConnection;
+use crate::pool::{forget_namespace, ShardPooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -102,11 +102,28 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<&mut ShardPooledConnection<Conn>> {
+        if let Some(conn) = self.held[index].as_mut() {
+            // User code may have switched it since (a raw connection, a transaction
+            // closure): a no-op unless it did, or may have.
+            if let Err(e) = self.pool.ensure_namespace(index, conn) {
+                self.held[index] = None;
+                return Err(e);
+            }
+        }
         let slot = &mut self.held[index];
         match slot {
             Some(conn) => Ok(conn),
             None => Ok(slot.insert(self.pool.checkout_within(index, timeout)?)),
         }
+    }
+
+    /// The held connection to the shard at `index` for user code: checked out (or
+    /// re-switched) like any other use, and its namespace forgotten, so that whatever the
+    /// code does to it, the next use switches it back to its shard.
+    fn handed_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
+        let conn = self.checked_out(index)?;
+        forget_namespace(conn);
+        Ok(conn)
     }
 
     /// Runs `job` per item on this unit of work's connections, checking out the missing
@@ -159,6 +176,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         match slot {
             Some(conn) => {
                 self.pool.create_namespace(index, conn)?;
+                self.pool.ensure_namespace(index, conn)?;
                 Ok(conn)
             }
             None => Ok(slot.insert(self.pool.checkout_for_migrations(index)?)),
@@ -194,9 +212,12 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     }
 
     /// The connection to `shard`, checked out on first use and kept.
+    ///
+    /// On a logical shard, what you run on it cannot send later statements elsewhere:
+    /// the unit of work switches the connection back to its shard before its next use.
     pub fn connection(&mut self, shard: &str) -> Result<&mut Conn> {
         let index = self.pool.shard_index(shard)?;
-        Ok(&mut **self.checked_out(index)?)
+        Ok(&mut **self.handed_out(index)?)
     }
 
     /// The connection to the shard that owns `key`, and that shard's id.
@@ -206,7 +227,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     ) -> Result<(ShardId, &mut Conn)> {
         let index = self.pool.route_key_index(key, "query")?;
         let id = self.pool.id(index).clone();
-        Ok((id, &mut **self.checked_out(index)?))
+        Ok((id, &mut **self.handed_out(index)?))
     }
 
     /// Runs `f` in a transaction on `shard`: committed if `f` returns `Ok`, rolled back
@@ -241,7 +262,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         F: FnOnce(&mut Conn) -> Result<T, E>,
         E: From<Error> + From<diesel::result::Error>,
     {
-        let conn = self.checked_out(index)?;
+        let conn = self.handed_out(index)?;
         // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
         // held connection would stay inside the transaction, and the next one would be a
         // savepoint in it, never committed. Drop that connection instead.

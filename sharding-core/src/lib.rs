@@ -114,3 +114,19 @@ pub use router::{
 };
 pub use shard_id::ShardId;
 pub use sharded::Sharded;
+
+/// Items the `#[derive(Sharded)]` expansion refers to. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Holds when `Self` is the column `Expected`: a second model of a table
+    /// (`#[sharded(skip_table_impl)]`) must name the table's own shard-key column.
+    #[diagnostic::on_unimplemented(
+        message = "this model's shard key is `{Self}`, but its table is sharded by `{Expected}`",
+        label = "not the table's shard-key column",
+        note = "rows are routed by the table's key column: name that column with \
+                `#[sharded(key = ...)]` or `#[shard_key]`, so rows land on the right shard"
+    )]
+    pub trait IsKeyColumnOf<Expected> {}
+
+    impl<C> IsKeyColumnOf<C> for C {}
+}

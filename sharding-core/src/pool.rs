@@ -60,6 +60,12 @@ impl ShardSlot {
 /// extensions so that it lives exactly as long as the physical connection.
 struct CurrentNamespace(Arc<str>);
 
+/// Forgets which namespace `conn` is on, before user code gets it in hand: the code may
+/// switch it (`SET search_path`, `USE`, `DISCARD ALL`), so the next use switches again.
+pub(crate) fn forget_namespace<Conn: ShardBackend>(conn: &mut ShardPooledConnection<Conn>) {
+    PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
+}
+
 impl<Conn: ShardBackend> PoolInner<Conn> {
     pub(crate) fn new(
         ids: Vec<ShardId>,
@@ -215,8 +221,15 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// Checks out a connection to one shard, for plain Diesel.
+    ///
+    /// On a logical shard the connection is on the shard's schema or database. What you
+    /// run on it cannot send later statements elsewhere: a connection handed out here
+    /// is switched to its shard again the next time the pool hands it out, even if you
+    /// ran `SET search_path`, `USE` or `DISCARD ALL` on it.
     pub fn connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
-        self.checkout(self.shard_index(shard)?)
+        let mut conn = self.checkout(self.shard_index(shard)?)?;
+        forget_namespace(&mut conn);
+        Ok(conn)
     }
 
     /// Checks out a connection to the shard that owns `key`, and names that shard.
@@ -233,7 +246,9 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// `MigrationHarness`: a logical shard's schema or database is created first if it
     /// does not exist.
     pub fn migration_connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
-        self.checkout_for_migrations(self.shard_index(shard)?)
+        let mut conn = self.checkout_for_migrations(self.shard_index(shard)?)?;
+        forget_namespace(&mut conn);
+        Ok(conn)
     }
 
     /// The r2d2 pool of one shard (for its [`state`](Pool::state), say). A logical
@@ -420,6 +435,19 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 timeout,
                 source: self.inner.redactors[physical].error(&source),
             })
+    }
+
+    /// Makes sure a connection held for the shard at `index` (by a unit of work) is on
+    /// the shard's namespace: switches it again if user code had it in hand since.
+    pub(crate) fn ensure_namespace(
+        &self,
+        index: usize,
+        conn: &mut ShardPooledConnection<Conn>,
+    ) -> Result<()> {
+        match &self.inner.slots[index].namespace {
+            Some(namespace) => self.switch_to(index, namespace, conn),
+            None => Ok(()),
+        }
     }
 
     /// Points `conn` at `namespace` unless it is there already.

@@ -50,8 +50,12 @@ const OPTIONS: &str =
 const HELP: &str = "help: the correct format looks like `#[sharded(key = customer_id)]`";
 
 impl<'a> Model<'a> {
-    /// Reads the input. Collects every attribute mistake into one error.
-    pub(crate) fn from_input(input: &'a DeriveInput) -> syn::Result<Self> {
+    /// Reads the input. An input that is not a struct with named fields is an error;
+    /// otherwise the model is read as far as it can be, and every attribute mistake is
+    /// collected in the returned [`Errors`], so that the caller can both report them
+    /// and still emit impls for what was understood (no cascade of "trait not
+    /// implemented" errors behind one typo).
+    pub(crate) fn from_input(input: &'a DeriveInput) -> syn::Result<(Self, Errors)> {
         let named =
             match &input.data {
                 Data::Struct(data) => {
@@ -131,11 +135,11 @@ impl<'a> Model<'a> {
                         "#[sharded(...)] goes on the struct; to mark this field as the key write \
                          `#[shard_key]`",
                     )));
-                } else if attr.path().is_ident("diesel") {
-                    column =
-                        column
-                            .or(diesel_option(attr, "column_name")
-                                .and_then(|p| p.get_ident().cloned()));
+                } else if attr.path().is_ident("diesel") && column.is_none() {
+                    match diesel_column_name(attr) {
+                        Ok(found) => column = found,
+                        Err(e) => errors.push(Err(e)),
+                    }
                 }
             }
             model.fields.push(Field {
@@ -148,7 +152,7 @@ impl<'a> Model<'a> {
         if model.table.is_none() {
             model.table = diesel_table;
         }
-        errors.finish().map(|()| model)
+        Ok((model, errors))
     }
 
     fn parse_struct_attr(&mut self, attr: &Attribute) -> syn::Result<()> {
@@ -223,6 +227,53 @@ fn diesel_option(attr: &Attribute, name: &str) -> Option<Path> {
         Ok(())
     });
     found
+}
+
+/// Reads `column_name = ident` or `column_name = "name"` from `#[diesel(...)]` (Diesel
+/// accepts both). A string that is not an identifier is an error at the string.
+fn diesel_column_name(attr: &Attribute) -> syn::Result<Option<Ident>> {
+    let mut found = None;
+    let mut error = None;
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("column_name") {
+            let value = meta.value()?;
+            if value.peek(syn::LitStr) {
+                let lit: syn::LitStr = value.parse()?;
+                match syn::parse_str::<Ident>(&lit.value()) {
+                    Ok(mut ident) => {
+                        ident.set_span(lit.span());
+                        found = Some(ident);
+                    }
+                    Err(_) if syn::parse_str::<Ident>(&format!("r#{}", lit.value())).is_ok() => {
+                        found = Some(Ident::new_raw(&lit.value(), lit.span()));
+                    }
+                    Err(_) => {
+                        error = Some(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "`{}` is not a Rust identifier, so it cannot name a column of \
+                                 `table!`: use the column's name in `table!` here (and \
+                                 `#[sql_name = ...]` in `table!` for the SQL name)",
+                                lit.value()
+                            ),
+                        ));
+                    }
+                }
+            } else {
+                found = Some(value.parse::<Ident>()?);
+            }
+        } else if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        } else if meta.input.peek(syn::token::Paren) {
+            let _content;
+            syn::parenthesized!(_content in meta.input);
+        }
+        Ok(())
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(found),
+    }
 }
 
 /// Collects errors so that the user sees every mistake in one build.

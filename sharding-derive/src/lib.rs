@@ -22,9 +22,20 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Sharded, attributes(sharded, shard_key))]
 pub fn derive_sharded(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    ast::Model::from_input(&input)
-        .and_then(|model| check::validate(&model).map(|()| model))
-        .map(|model| expand::derive(&model))
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let (model, mut errors) = match ast::Model::from_input(&input) {
+        Ok(parsed) => parsed,
+        Err(e) => return e.into_compile_error().into(),
+    };
+    errors.push(check::validate(&model));
+    match errors.finish() {
+        Ok(()) => expand::derive(&model),
+        // Report the mistakes, and still implement what was understood (as thiserror
+        // does), so that the user sees these errors and not a cascade behind them.
+        Err(e) => {
+            let mut out = e.into_compile_error();
+            out.extend(expand::fallback(&model));
+            out
+        }
+    }
+    .into()
 }

@@ -228,3 +228,43 @@ fn physical_and_logical_shards_mix_in_one_pool() {
         .get_result::<i64>(&mut home)
         .is_err());
 }
+
+/// User code that switches a connection it got in hand (raw connection, unit of work,
+/// transaction closure) cannot send the pool's later statements to another shard.
+#[test]
+fn a_connection_switched_by_user_code_is_switched_back_before_its_next_use() {
+    use diesel_sharding::ShardBackend;
+    let shards = one_connection_two_shards();
+    let pool = &shards.pool;
+    let elsewhere = shards.databases.namespace(1);
+    // A raw connection from the pool, switched to s1's namespace by hand.
+    {
+        let mut conn = pool.connection("s0").unwrap();
+        Conn::switch_namespace(&mut conn, &elsewhere).unwrap();
+    }
+    assert_eq!(ids_on(pool, "s0").unwrap(), [1, 2, 3]);
+    // The same through a unit of work, on its held connection.
+    let mut work = pool.get();
+    Conn::switch_namespace(work.connection("s0").unwrap(), &elsewhere).unwrap();
+    let ids: Vec<i64> = orders::table
+        .select(orders::id)
+        .order(orders::id)
+        .set_shard("s0")
+        .load(&mut work)
+        .unwrap();
+    assert_eq!(ids, [1, 2, 3]);
+    // And inside a transaction closure.
+    work.transaction("s0", |conn| {
+        Conn::switch_namespace(conn, &elsewhere).map_err(Error::from)
+    })
+    .unwrap();
+    let n: i64 = orders::table
+        .count()
+        .set_shard("s0")
+        .get_result(&mut work)
+        .unwrap();
+    assert_eq!(n, 3);
+    drop(work);
+    assert_eq!(ids_on(pool, "s1").unwrap(), [101, 102, 103]);
+    assert_eq!(ids_on(pool, "s0").unwrap(), [1, 2, 3]);
+}
