@@ -12,3 +12,7 @@ suite!();
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/outage.rs"]
 mod outage;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/mysql_only.rs"]
+mod mysql_only;

@@ -16,3 +16,7 @@ mod logical;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/outage.rs"]
 mod outage;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/mysql_only.rs"]
+mod mysql_only;

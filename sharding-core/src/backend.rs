@@ -82,6 +82,23 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         ))
     }
 
+    /// The position in the pool this shard's database was recorded at (see
+    /// [`record_position`](Self::record_position)), or `None` if none was recorded. The
+    /// default records nothing, so a third-party backend's shards are not checked.
+    fn recorded_position(conn: &mut Self) -> QueryResult<Option<i64>> {
+        let _ = conn;
+        Ok(None)
+    }
+
+    /// Records `position`, the shard's place in the pool, in its database (table
+    /// `diesel_sharding_shard_position`), unless a position is recorded already. Runs
+    /// when the shard is migrated; [`build`](crate::ShardedPoolBuilder::build) then
+    /// refuses a pool whose order differs. The default does nothing.
+    fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
+        let _ = (conn, position);
+        Ok(())
+    }
+
     /// Creates the logical shard `name` if it does not exist (before migrations).
     fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
         let _ = (conn, name);
@@ -113,6 +130,45 @@ pub(crate) fn drop_if_disconnected<Conn: ShardBackend>(
     }
 }
 
+/// The table that records a shard's position in its pool.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+const POSITION_TABLE: &str = "diesel_sharding_shard_position";
+
+/// Reads the recorded position, if the table (found by `exists_sql`) is there.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn read_position<C>(conn: &mut C, exists_sql: &str) -> QueryResult<Option<i64>>
+where
+    C: diesel::Connection,
+    diesel::expression::SqlLiteral<diesel::sql_types::BigInt>:
+        for<'a> diesel::query_dsl::LoadQuery<'a, C, i64>,
+{
+    use diesel::{OptionalExtension, RunQueryDsl};
+    let exists: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(exists_sql).get_result(conn)?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SELECT position FROM {POSITION_TABLE}"))
+        .get_result(conn)
+        .optional()
+}
+
+/// Records `position` unless a position is recorded already.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn write_position<C>(conn: &mut C, exists_sql: &str, position: i64) -> QueryResult<()>
+where
+    C: diesel::Connection,
+    diesel::expression::SqlLiteral<diesel::sql_types::BigInt>:
+        for<'a> diesel::query_dsl::LoadQuery<'a, C, i64>,
+{
+    if read_position(conn, exists_sql)?.is_some() {
+        return Ok(());
+    }
+    conn.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (position BIGINT NOT NULL); \
+         INSERT INTO {POSITION_TABLE} (position) VALUES ({position})"
+    ))
+}
+
 /// Whether `name` may name a schema or database: 1 to 63 ASCII letters, digits and `_`,
 /// not starting with a digit. Such names need no escaping; they are quoted anyway.
 pub(crate) fn invalid_namespace(name: &str) -> Option<&'static str> {
@@ -134,6 +190,9 @@ mod sqlite {
     use diesel::{Connection, QueryResult, SqliteConnection};
 
     use super::ShardBackend;
+
+    const EXISTS: &str = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                          AND name = 'diesel_sharding_shard_position'";
 
     /// SQLite shards are files. Every connection gets `busy_timeout = 5000`,
     /// `synchronous = NORMAL` and `foreign_keys = ON`; each file is switched to WAL once.
@@ -173,6 +232,14 @@ mod sqlite {
                  PRAGMA foreign_keys = ON;",
             )
         }
+
+        fn recorded_position(conn: &mut Self) -> QueryResult<Option<i64>> {
+            super::read_position(conn, EXISTS)
+        }
+
+        fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
+            super::write_position(conn, EXISTS, position)
+        }
     }
 }
 
@@ -184,6 +251,11 @@ mod postgres {
     use diesel::{PgConnection, QueryResult};
 
     use super::ShardBackend;
+
+    /// In the current schema only (a logical shard's), not anywhere on the search path.
+    const EXISTS: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+                          WHERE schemaname = current_schema() \
+                          AND tablename = 'diesel_sharding_shard_position'";
 
     /// PostgreSQL shards are databases (physical shards) or schemas on a shared pool
     /// (logical shards). A logical shard's connection has `search_path` set to its schema
@@ -224,6 +296,14 @@ mod postgres {
         fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
             conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{name}\""))
         }
+
+        fn recorded_position(conn: &mut Self) -> QueryResult<Option<i64>> {
+            super::read_position(conn, EXISTS)
+        }
+
+        fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
+            super::write_position(conn, EXISTS, position)
+        }
     }
 }
 
@@ -235,6 +315,10 @@ mod mysql {
     use diesel::{Connection, MysqlConnection, QueryResult};
 
     use super::ShardBackend;
+
+    const EXISTS: &str = "SELECT COUNT(*) FROM information_schema.tables \
+                          WHERE table_schema = DATABASE() \
+                          AND table_name = 'diesel_sharding_shard_position'";
 
     /// MySQL and MariaDB shards are databases: on their own pool (physical shards) or on
     /// a shared pool (logical shards, switched with `USE`). Each switch empties Diesel's
@@ -304,6 +388,14 @@ mod mysql {
 
         fn create_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
             conn.batch_execute(&format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
+        }
+
+        fn recorded_position(conn: &mut Self) -> QueryResult<Option<i64>> {
+            super::read_position(conn, EXISTS)
+        }
+
+        fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
+            super::write_position(conn, EXISTS, position)
         }
     }
 }

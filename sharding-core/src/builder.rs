@@ -275,8 +275,15 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Validates the configuration, opens `min_idle` connections to every shard and
-    /// returns the pool.
+    /// Validates the configuration, opens `min_idle` connections to every shard, checks
+    /// that every shard is where it was when it was migrated, and returns the pool.
+    ///
+    /// **Shard order.** Routers that count shards (hash, modulo), encoded ids and id
+    /// blocks number the shards by their position in the pool, so reordering shards
+    /// would send keys to the wrong ones. Migrating a shard through the pool records
+    /// its position in its database (table `diesel_sharding_shard_position`), and
+    /// `build` refuses a pool where a shard's position differs, with
+    /// [`Error::ShardMoved`].
     ///
     /// Fails without touching any database when the configuration is wrong (no shards,
     /// a duplicate or invalid id, a bad URL, a router naming a missing shard), and with
@@ -333,7 +340,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             };
             slots.push(slot);
         }
-        Ok(ShardedPool::from_inner(PoolInner::new(
+        let pool = ShardedPool::from_inner(PoolInner::new(
             ids,
             slots,
             pools,
@@ -342,7 +349,11 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             self.id_chooser,
             self.encoded_ids,
             self.insert_batch_rows,
-        )))
+        ));
+        if connect_now {
+            pool.check_positions()?;
+        }
+        Ok(pool)
     }
 
     /// Checks everything that needs no connection.

@@ -177,6 +177,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             Some(conn) => {
                 self.pool.create_namespace(index, conn)?;
                 self.pool.ensure_namespace(index, conn)?;
+                self.pool.record_position(index, conn)?;
                 Ok(conn)
             }
             None => Ok(slot.insert(self.pool.checkout_for_migrations(index)?)),

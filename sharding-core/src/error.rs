@@ -185,6 +185,25 @@ pub enum Error {
     #[error(transparent)]
     Diesel(#[from] diesel::result::Error),
 
+    /// A shard's database records another position in the pool than the one it has now:
+    /// the shards were reordered (or a URL moved to another shard). Routers that count
+    /// shards, encoded ids and id blocks all number shards by position, so rows would be
+    /// looked for on the wrong shard.
+    #[error(
+        "shard `{shard}` is at position {position} in this pool, but its database was \
+         migrated at position {recorded}: keep the shards in the order they were first \
+         migrated (add new shards at the end). If the data was moved on purpose, update the \
+         row of `diesel_sharding_shard_position` in that database"
+    )]
+    ShardMoved {
+        /// The shard whose position changed.
+        shard: ShardId,
+        /// Its position in this pool.
+        position: usize,
+        /// The position its database records.
+        recorded: i64,
+    },
+
     /// Migrations failed on some shards. The others were migrated.
     #[error(
         "migrations failed on {} shard(s): {}; shards migrated: [{}]. Fix the failing migration \
@@ -403,6 +422,7 @@ impl Error {
             | Error::Query { shard, .. }
             | Error::PartialInsert { shard, .. }
             | Error::InsertOutcomeUnknown { shard, .. }
+            | Error::ShardMoved { shard, .. }
             | Error::Migration { shard, .. }
             | Error::OutOfOrder { shard, .. } => Some(shard),
             _ => None,

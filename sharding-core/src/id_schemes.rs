@@ -25,7 +25,8 @@ pub trait IdScheme<Conn: ShardBackend>: Send + Sync {
     /// The id type.
     type Id;
 
-    /// A new id for a row that goes to the shard at `position` in `pool`.
+    /// A new id for a row that goes to the shard at `position` in `pool`. A position the
+    /// pool does not have is [`Error::UnknownShard`](crate::Error::UnknownShard).
     fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<Self::Id>;
 
     /// A new id for a row whose shard key is `key`.
@@ -42,7 +43,8 @@ pub trait IdScheme<Conn: ShardBackend>: Send + Sync {
 impl<Conn: ShardBackend> IdScheme<Conn> for ShardEncodedIds {
     type Id = i64;
 
-    fn next_id(&self, _pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
+    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
+        pool.check_index(position)?;
         self.generate(position as u64)
     }
 }
@@ -115,7 +117,8 @@ impl crate::SystemClock {
 impl<Conn: ShardBackend> IdScheme<Conn> for UuidV7Ids {
     type Id = [u8; 16];
 
-    fn next_id(&self, _pool: &ShardedPool<Conn>, _position: usize) -> Result<[u8; 16]> {
+    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<[u8; 16]> {
+        pool.check_index(position)?;
         Ok(self.generate())
     }
 }
@@ -255,6 +258,7 @@ where
     type Id = i64;
 
     fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
+        pool.check_index(position)?;
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         if reserved.len() <= position {
             reserved.resize(position + 1, 0..0);

@@ -289,45 +289,57 @@ impl ShardEncodedIds {
     /// A new id for the shard at `bucket` (its position in the pool). Never returns an
     /// id twice; fails with [`Error::IdOverflow`] when `bucket` or the time does not fit,
     /// and with [`Error::ClockWentBackwards`] per the clock policy.
+    ///
+    /// When a millisecond's sequence is used up it waits for the next millisecond, and
+    /// when the clock went back within the policy's limit it waits for the clock to catch
+    /// up; it never sleeps while holding the generator's lock (other threads keep
+    /// going), and never waits longer than the policy allows (with
+    /// [`ClockBackwards::Fail`], one second for a clock that does not advance), however
+    /// the clock moves meanwhile.
     pub fn generate(&self, bucket: u64) -> Result<i64> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut now = self.millis()?;
-        if now < state.last_ms {
-            let behind = Duration::from_millis(state.last_ms - now);
-            let limit = match self.backwards {
-                ClockBackwards::Wait(limit) if behind <= limit => limit,
-                _ => return Err(Error::ClockWentBackwards { by: behind }),
+        // Refuse a bad bucket before using up a sequence number.
+        self.layout.encode(0, bucket, self.worker, 0)?;
+        let started = std::time::Instant::now();
+        let limit = match self.backwards {
+            ClockBackwards::Wait(limit) => limit,
+            ClockBackwards::Fail => Duration::ZERO,
+        };
+        loop {
+            let pause = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let now = self.millis()?;
+                if now < state.last_ms {
+                    let behind = Duration::from_millis(state.last_ms - now);
+                    if behind > limit || started.elapsed() >= limit {
+                        return Err(Error::ClockWentBackwards { by: behind });
+                    }
+                    Duration::from_millis(1)
+                } else {
+                    if now > state.last_ms {
+                        state.last_ms = now;
+                        state.next = 0;
+                    }
+                    if state.next <= IdLayout::max(self.layout.sequence_bits) {
+                        let id =
+                            self.layout
+                                .encode(state.last_ms, bucket, self.worker, state.next)?;
+                        state.next += 1;
+                        return Ok(id);
+                    }
+                    // This millisecond is used up: wait for the next one, but not for a
+                    // clock that has stopped.
+                    if started.elapsed() >= limit.max(Duration::from_secs(1)) {
+                        return Err(Error::IdOverflow {
+                            field: "sequence",
+                            value: state.next,
+                            max: IdLayout::max(self.layout.sequence_bits),
+                        });
+                    }
+                    Duration::from_micros(100)
+                }
             };
-            let deadline = std::time::Instant::now() + limit;
-            while now < state.last_ms {
-                if std::time::Instant::now() >= deadline {
-                    return Err(Error::ClockWentBackwards {
-                        by: Duration::from_millis(state.last_ms - now),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(1));
-                now = self.millis()?;
-            }
+            std::thread::sleep(pause);
         }
-        if now == state.last_ms {
-            if state.next > IdLayout::max(self.layout.sequence_bits) {
-                // This millisecond is used up: wait for the next one.
-                while now <= state.last_ms {
-                    std::thread::sleep(Duration::from_micros(100));
-                    now = self.millis()?;
-                }
-                state.last_ms = now;
-                state.next = 0;
-            }
-        } else {
-            state.last_ms = now;
-            state.next = 0;
-        }
-        let id = self
-            .layout
-            .encode(state.last_ms, bucket, self.worker, state.next)?;
-        state.next += 1;
-        Ok(id)
     }
 }
 
@@ -461,6 +473,59 @@ mod tests {
             ids.generate(2),
             Err(Error::ClockWentBackwards { .. })
         ));
+    }
+
+    #[test]
+    fn a_stopped_clock_fails_instead_of_waiting_forever() {
+        let (clock, _time) = manual(DEFAULT_EPOCH_MS + 5);
+        let layout = IdLayout::new(51, 8, 0, 4, DEFAULT_EPOCH_MS).unwrap();
+        let ids = ShardEncodedIds::new(layout, 0)
+            .unwrap()
+            .with_clock(clock)
+            .on_clock_backwards(ClockBackwards::Fail);
+        for _ in 0..16 {
+            ids.generate(0).unwrap();
+        }
+        assert!(matches!(
+            ids.generate(0),
+            Err(Error::IdOverflow {
+                field: "sequence",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_clock_stepping_back_while_waiting_follows_the_policy() {
+        let (clock, time) = manual(DEFAULT_EPOCH_MS + 5);
+        let layout = IdLayout::new(51, 8, 0, 4, DEFAULT_EPOCH_MS).unwrap();
+        let ids = ShardEncodedIds::new(layout, 0)
+            .unwrap()
+            .with_clock(clock)
+            .on_clock_backwards(ClockBackwards::Fail);
+        for _ in 0..16 {
+            ids.generate(0).unwrap();
+        }
+        let mover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            time.store(DEFAULT_EPOCH_MS + 3, Ordering::SeqCst);
+        });
+        let err = ids.generate(0).unwrap_err();
+        mover.join().unwrap();
+        assert!(
+            matches!(err, Error::ClockWentBackwards { by } if by == Duration::from_millis(2)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_bucket_uses_up_no_sequence_number() {
+        let (clock, _time) = manual(DEFAULT_EPOCH_MS + 5);
+        let ids = ShardEncodedIds::new(IdLayout::default(), 0)
+            .unwrap()
+            .with_clock(clock);
+        assert!(ids.generate(256).is_err());
+        assert_eq!(ids.layout().decode(ids.generate(1).unwrap()).sequence, 0);
     }
 
     #[test]

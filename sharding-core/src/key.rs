@@ -122,6 +122,12 @@ impl fmt::Display for OwnedKey {
 /// `uuid::Uuid` (feature `uuid`), and references, boxes and `Option`s of those. `None` has no routing key: routing it
 /// fails with [`Error::MissingKey`](crate::Error::MissingKey).
 ///
+/// Routing compares a key's exact bytes. On MySQL and MariaDB the default collations
+/// ignore case and trailing spaces, so a query for the text key `"a"` also matches rows
+/// keyed `"A"` or `"a "` stored on the same shard: give text key columns a binary no-pad
+/// collation (`COLLATE utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin` on MySQL 8) or
+/// make them `VARBINARY`.
+///
 /// Implement it for your own key types by returning one of the [`RoutingKey`] shapes:
 ///
 /// ```

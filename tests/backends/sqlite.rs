@@ -46,6 +46,16 @@ impl Databases {
             .into_owned()
     }
 
+    /// The "URL" of shard `index`: its file.
+    pub fn url(&self, index: usize) -> String {
+        self.path(index)
+    }
+
+    /// SQLite has no logical shards: never called (the suite asks only when `LOGICAL`).
+    pub fn namespace(&self, index: usize) -> String {
+        format!("shard_{index}")
+    }
+
     /// Adds shards `s0..` in order.
     pub fn add_to(&self, mut builder: ShardedPoolBuilder<Conn>) -> ShardedPoolBuilder<Conn> {
         for i in 0..self.n {

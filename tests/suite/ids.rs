@@ -9,7 +9,7 @@ use diesel::connection::{Connection, InstrumentationEvent};
 use diesel::prelude::*;
 use diesel::BelongingToDsl;
 use diesel_sharding::prelude::*;
-use diesel_sharding::{BlockIds, FindAnywhereDsl, IdLayout, IdScheme, RoutingKey, ShardEncodedIds, BLOCK_IDS_PER_SHARD};
+use diesel_sharding::{BlockIds, Error, FindAnywhereDsl, IdLayout, IdScheme, RoutingKey, ShardEncodedIds, BLOCK_IDS_PER_SHARD};
 
 use super::fixture::*;
 use crate::common::*;
@@ -146,4 +146,57 @@ fn block_ids_come_from_each_shards_own_range_and_map_back() {
     let restarted = BlockIds::new("notes", 10).unwrap();
     let next = restarted.next_id(&shards.pool, 0).unwrap();
     assert!(seen.iter().filter(|id| **id <= BLOCK_IDS_PER_SHARD).all(|id| *id < next));
+}
+
+/// Every id scheme refuses a shard position the pool does not have, instead of
+/// panicking or making an id for a shard that does not exist.
+#[test]
+fn id_schemes_refuse_a_position_beyond_the_pool() {
+    use diesel_sharding::{IdScheme, UuidV7Ids};
+    let shards = Shards::new(2);
+    BlockIds::create_table(&shards.pool).unwrap();
+    let encoded = ShardEncodedIds::new(IdLayout::default(), 0).unwrap();
+    let blocks = BlockIds::new("notes", 10).unwrap();
+    let uuids = UuidV7Ids::new();
+    for position in [2, 255, usize::MAX] {
+        let errors = [
+            encoded.next_id(&shards.pool, position).map(|_| ()).unwrap_err(),
+            blocks.next_id(&shards.pool, position).map(|_| ()).unwrap_err(),
+            IdScheme::<Conn>::next_id(&uuids, &shards.pool, position).map(|_| ()).unwrap_err(),
+        ];
+        for err in errors {
+            assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
+        }
+    }
+    assert!(encoded.next_id(&shards.pool, 1).is_ok());
+}
+
+/// Shards keep the positions they were migrated at: a pool that lists them in another
+/// order is refused at build, naming the shard, before any id or key goes astray.
+#[test]
+fn a_pool_with_its_shards_reordered_is_refused_at_build() {
+    let shards = Shards::new(3);
+    let databases = &shards.databases;
+    let swapped = |b: diesel_sharding::ShardedPoolBuilder<Conn>| {
+        if super::LOGICAL {
+            b.shared_pool("main", databases.url(0))
+                .logical_shard("s0", "main", databases.namespace(1))
+                .logical_shard("s1", "main", databases.namespace(0))
+                .logical_shard("s2", "main", databases.namespace(2))
+        } else {
+            b.shard("s0", databases.url(1)).shard("s1", databases.url(0)).shard("s2", databases.url(2))
+        }
+    };
+    let err = swapped(ShardedPool::<Conn>::builder()).build().unwrap_err();
+    match &err {
+        Error::ShardMoved { shard, position, recorded } => {
+            assert_eq!((shard.as_str(), *position, *recorded), ("s0", 0, 1), "{err}");
+        }
+        other => panic!("expected ShardMoved, got {other}"),
+    }
+    // Migrating through the reordered pool is refused too, and changes nothing.
+    let unchecked = swapped(ShardedPool::<Conn>::builder()).build_unchecked().unwrap();
+    assert!(unchecked.run_pending_migrations(MIGRATIONS).is_err());
+    // The original order still builds.
+    databases.add_to(ShardedPool::<Conn>::builder()).build().unwrap();
 }
