@@ -183,8 +183,7 @@ fn config_error(text: &str) -> Error {
         Ok(config) => config
             .builder::<diesel::SqliteConnection>()
             .and_then(|b| b.build_unchecked())
-            .err()
-            .expect("refused"),
+            .expect_err("refused"),
     }
 }
 
@@ -235,7 +234,8 @@ fn out_of_range_pool_settings_in_a_file_are_refused_at_their_value() {
 #[test]
 fn out_of_range_pool_settings_in_the_builder_are_refused() {
     type Builder = diesel_sharding::ShardedPoolBuilder<diesel::SqliteConnection>;
-    let cases: [(&str, fn(Builder) -> Builder); 7] = [
+    type Configure = fn(Builder) -> Builder;
+    let cases: [(&str, Configure); 7] = [
         ("max_size", |b| b.max_size(0)),
         ("max_size", |b| b.max_size(u32::MAX)),
         ("min_idle", |b| b.max_size(2).min_idle(Some(3))),
@@ -411,16 +411,14 @@ fn secrets_from_the_environment_stay_out_of_errors_and_debug() {
         if backend == "postgres" {
             let err = config
                 .builder::<diesel::PgConnection>()
-                .err()
-                .expect("shard s0 is malformed");
+                .expect_err("shard s0 is malformed");
             assert!(!all_text(&err).contains(SECRET), "{err}");
         }
         #[cfg(feature = "mysql")]
         if backend == "mysql" {
             let err = config
                 .builder::<diesel::MysqlConnection>()
-                .err()
-                .expect("shard s0 is malformed");
+                .expect_err("shard s0 is malformed");
             assert!(!all_text(&err).contains(SECRET), "{err}");
         }
     }
@@ -478,7 +476,7 @@ fn a_password_from_the_environment_may_hold_url_delimiters() {
         let _ = admin.batch_execute(&format!("DROP USER IF EXISTS '{user}'@'{host}'"));
     }
     outcome.expect("the password with delimiters logs in");
-    let err = refused.err().expect("a wrong password is refused");
+    let err = refused.expect_err("a wrong password is refused");
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     assert!(!all_text(&err).contains("wrong-p@ss"), "{err}");
 }

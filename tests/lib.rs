@@ -20,6 +20,7 @@ mod common;
 #[cfg(feature = "config")]
 mod config;
 mod derive_rules;
+mod hygiene;
 mod ids;
 mod routers;
 mod ui;

@@ -308,28 +308,29 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self.router.validate(&ids)?;
 
         let settings = &self.settings;
+        // Each physical pool with what to mask in the messages about it.
         let mut pools = Vec::new();
-        let mut redactors = Vec::new();
         let mut shared_index = HashMap::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
             shared_index.insert(name.clone(), pools.len());
             let redactor = redactor_for(url, &self.secrets);
-            pools.push(settings.build(&label, url, true, connect_now, &redactor)?);
-            redactors.push(redactor);
+            pools.push((
+                settings.build(&label, url, true, connect_now, &redactor)?,
+                redactor,
+            ));
         }
         let mut slots = Vec::with_capacity(self.shards.len());
         for (id, source) in self.shards {
             let slot = match source {
                 ShardSource::Pool(pool) => {
-                    pools.push(pool);
-                    redactors.push(self.secrets.clone());
+                    pools.push((pool, self.secrets.clone()));
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Url(url) => {
                     let redactor = redactor_for(&url, &self.secrets);
-                    pools.push(settings.build(&id, &url, false, connect_now, &redactor)?);
-                    redactors.push(redactor);
+                    let pool = settings.build(&id, &url, false, connect_now, &redactor)?;
+                    pools.push((pool, redactor));
                     ShardSlot::physical(pools.len() - 1)
                 }
                 ShardSource::Logical { pool, namespace } => ShardSlot {
@@ -344,7 +345,6 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             ids,
             slots,
             pools,
-            redactors,
             self.router,
             self.id_chooser,
             self.encoded_ids,

@@ -316,8 +316,9 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// committed. If the connection to a shard is lost while its `COMMIT` is in flight,
     /// nobody can know whether that shard's rows were committed: the error is then
     /// [`Error::InsertOutcomeUnknown`], and that shard holds all of its rows or none
-    /// (check before retrying them, or retry idempotently). Every row is routed before anything is written, so a row without a key
-    /// or with an unroutable key fails the whole call with nothing written.
+    /// (check before retrying them, or retry idempotently). Every row is routed before
+    /// anything is written, so a row without a key or with an unroutable key fails the
+    /// whole call with nothing written.
     ///
     /// Connections this unit of work did not hold before the call are returned to their
     /// pool as soon as their shard is written, so logical shards on a small shared pool

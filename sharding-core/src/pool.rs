@@ -70,14 +70,14 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
     pub(crate) fn new(
         ids: Vec<ShardId>,
         slots: Vec<ShardSlot>,
-        pools: Vec<ShardPool<Conn>>,
-        redactors: Vec<Redactor>,
+        pools: Vec<(ShardPool<Conn>, Redactor)>,
         router: Box<dyn Router>,
         id_chooser: Box<dyn IdChooser>,
         encoded_ids: Option<IdLayout>,
         insert_batch_rows: usize,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
+        let (pools, redactors) = pools.into_iter().unzip();
         PoolInner {
             ids,
             slots,
