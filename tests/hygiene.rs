@@ -16,7 +16,9 @@ fn outside_references(dir: &Path, found: &mut Vec<String>) {
             }
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for needle in &needles {
             if text.contains(needle.as_str()) {
                 found.push(format!("{} mentions `{needle}`", path.display()));
