@@ -380,9 +380,18 @@ impl std::error::Error for ShardFailure {
     }
 }
 
-/// `error` and its sources, joined by `: ` (for errors that list several failures and so
-/// have no single source).
-fn chain(error: &dyn std::error::Error) -> String {
+/// `error` and its causes (its [`source`](std::error::Error::source) chain), joined by
+/// `: `: the whole story on one line, for a log or a command-line message. This crate's
+/// errors keep their cause out of their own `Display`, as Rust's convention wants.
+///
+/// ```
+/// use sharding_core::{error_chain, Error};
+///
+/// let err = Error::Query { shard: "s0".into(), source: diesel::result::Error::NotFound };
+/// assert_eq!(err.to_string(), "query on shard `s0` failed");
+/// assert_eq!(error_chain(&err), "query on shard `s0` failed: Record not found");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -396,7 +405,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 fn list_failures(failures: &[ShardFailure]) -> String {
     failures
         .iter()
-        .map(|f| format!("`{}`: {}", f.shard, chain(&f.error)))
+        .map(|f| format!("`{}`: {}", f.shard, error_chain(&f.error)))
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -90,7 +90,7 @@ pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 #[cfg(feature = "config")]
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
-pub use error::{BoxError, Error, OptionalExtension, Result, ShardFailure};
+pub use error::{error_chain, BoxError, Error, OptionalExtension, Result, ShardFailure};
 pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
     MergeBy, Merged, PartialResult, Summable,

@@ -218,15 +218,23 @@ fn diesel_option(attr: &Attribute, name: &str) -> Option<Path> {
     let _ = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident(name) {
             found = Some(meta.value()?.parse::<Path>()?);
-        } else if meta.input.peek(syn::Token![=]) {
-            let _: syn::Expr = meta.value()?.parse()?;
-        } else if meta.input.peek(syn::token::Paren) {
-            let _content;
-            syn::parenthesized!(_content in meta.input);
+            Ok(())
+        } else {
+            skip_option(&meta)
         }
-        Ok(())
     });
     found
+}
+
+/// Skips the value of a `#[diesel(...)]` option this derive does not read.
+fn skip_option(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
 }
 
 /// Reads `column_name = ident` or `column_name = "name"` from `#[diesel(...)]` (Diesel
@@ -262,13 +270,10 @@ fn diesel_column_name(attr: &Attribute) -> syn::Result<Option<Ident>> {
             } else {
                 found = Some(value.parse::<Ident>()?);
             }
-        } else if meta.input.peek(syn::Token![=]) {
-            let _: syn::Expr = meta.value()?.parse()?;
-        } else if meta.input.peek(syn::token::Paren) {
-            let _content;
-            syn::parenthesized!(_content in meta.input);
+            Ok(())
+        } else {
+            skip_option(&meta)
         }
-        Ok(())
     });
     match error {
         Some(e) => Err(e),

@@ -27,16 +27,7 @@ impl From<diesel_sharding::Error> for Failure {
 }
 
 /// An error and its causes, `: `-separated, as a person reads them.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use diesel_sharding::error_chain as chain;
 
 pub(crate) fn run<Conn>(cli: &Cli, config: &ShardConfig) -> Result<(), Failure>
 where
