@@ -23,6 +23,8 @@ mod derive_rules;
 mod hygiene;
 mod ids;
 mod routers;
+#[cfg(feature = "tracing")]
+mod tracing_spans;
 mod ui;
 
 /// The behavioural suite, for the backend in `self::backend` and the layout in
@@ -39,6 +41,9 @@ macro_rules! suite {
         #[allow(clippy::duplicate_mod)]
         #[path = "suite/errors.rs"]
         mod errors;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "suite/events.rs"]
+        mod events;
         #[allow(clippy::duplicate_mod)]
         #[path = "suite/fanout.rs"]
         mod fanout;

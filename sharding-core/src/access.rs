@@ -2,9 +2,10 @@
 
 use diesel::QueryResult;
 
-use crate::backend::drop_if_disconnected;
-use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
-use crate::{Error, Result, ShardBackend, ShardedConnection, ShardedPool};
+use crate::events::Operation;
+use crate::executor::{self, Statement};
+use crate::fanout::exec::{run_items, RunOptions};
+use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
 
 mod sealed {
     #[allow(unreachable_pub)]
@@ -34,11 +35,13 @@ pub trait ShardAccess: sealed::Sealed {
     /// The pool behind this access.
     fn sharded_pool(&self) -> &ShardedPool<Self::Connection>;
 
-    /// Runs `f` on a connection to the shard at `index` in pool order.
+    /// Runs `f` on a connection to the shard at `index` in pool order; `rows` tells
+    /// the reported event how many rows the result holds.
     #[doc(hidden)]
     fn run_at<R>(
         &mut self,
         index: usize,
+        rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(&mut Self::Connection) -> QueryResult<R>,
     ) -> Result<R>;
 
@@ -49,6 +52,7 @@ pub trait ShardAccess: sealed::Sealed {
         &mut self,
         items: Vec<(usize, T)>,
         options: RunOptions,
+        rows: fn(&R) -> Option<usize>,
         job: &(dyn Fn(T, &mut Self::Connection) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)>;
 }
@@ -65,32 +69,45 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
     fn run_at<R>(
         &mut self,
         index: usize,
+        rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
-        let mut conn = self.checkout(index)?;
-        f(&mut conn)
-            .inspect_err(|e| {
-                drop_if_disconnected(&mut *conn, e);
-            })
-            .map_err(Error::on_shard(self.id(index)))
+        run_on_pool(self, index, None, rows, f)
     }
 
     fn run_many<T: Send, R: Send>(
         &mut self,
         items: Vec<(usize, T)>,
         options: RunOptions,
+        rows: fn(&R) -> Option<usize>,
         job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
         let pool: &ShardedPool<Conn> = self;
         run_items(items, options.parallelism, &|index, item| {
-            let mut conn = pool.checkout_within(index, options.timeout)?;
-            with_statement_timeout(&mut *conn, options.timeout, |conn| job(item, conn))
-                .inspect_err(|e| {
-                    drop_if_disconnected(&mut *conn, e);
-                })
-                .map_err(Error::on_shard(pool.id(index)))
+            run_on_pool(pool, index, options.timeout, rows, |conn| job(item, conn))
         })
     }
+}
+
+/// One statement on a connection checked out of the pool for it (and returned after).
+fn run_on_pool<Conn: ShardBackend, R>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    timeout: Option<std::time::Duration>,
+    rows: fn(&R) -> Option<usize>,
+    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+) -> Result<R> {
+    let started = std::time::Instant::now();
+    let (mut conn, checkout) = pool.checkout_timed(index, timeout).inspect_err(|e| {
+        executor::checkout_failed(pool, index, Operation::Query, started.elapsed(), e);
+    })?;
+    let statement = Statement {
+        index,
+        operation: Operation::Query,
+        checkout,
+        timeout,
+    };
+    executor::run(pool, statement, &mut conn, rows, f)
 }
 
 impl<Conn: ShardBackend> sealed::Sealed for &mut ShardedConnection<Conn> {}
@@ -105,17 +122,19 @@ impl<Conn: ShardBackend> ShardAccess for &mut ShardedConnection<Conn> {
     fn run_at<R>(
         &mut self,
         index: usize,
+        rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
-        ShardedConnection::run_at(self, index, f)
+        ShardedConnection::run_at(self, index, Operation::Query, rows, f)
     }
 
     fn run_many<T: Send, R: Send>(
         &mut self,
         items: Vec<(usize, T)>,
         options: RunOptions,
+        rows: fn(&R) -> Option<usize>,
         job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
-        ShardedConnection::run_many(self, items, options, job)
+        ShardedConnection::run_many(self, items, options, rows, job)
     }
 }

@@ -73,6 +73,14 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         )
     }
 
+    /// Whether `error` means the statement ran out of its time limit (see
+    /// [`set_statement_timeout`](Self::set_statement_timeout)), so that it is reported
+    /// as a timeout rather than a failure. The default says no.
+    fn is_timeout_error(error: &diesel::result::Error) -> bool {
+        let _ = error;
+        false
+    }
+
     /// Points the connection at the logical shard `name` (already validated as a plain
     /// identifier). Only called when [`NAMESPACE`](Self::NAMESPACE) is `Some`.
     fn switch_namespace(conn: &mut Self, name: &str) -> QueryResult<()> {
@@ -284,6 +292,12 @@ mod postgres {
             Ok(true)
         }
 
+        /// SQLSTATE 57014 with PostgreSQL's statement-timeout message.
+        fn is_timeout_error(error: &diesel::result::Error) -> bool {
+            matches!(error, diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("statement timeout"))
+        }
+
         /// `SET search_path TO "name", public`: the shard's schema first, so unqualified
         /// tables and new tables are the shard's; `public` after it, so the types and
         /// functions of extensions (installed in `public` by default) resolve as they do
@@ -375,6 +389,14 @@ mod mysql {
                     Ok(true)
                 }
             }
+        }
+
+        /// MariaDB's `max_statement_time` (1969) and MySQL's `max_execution_time` (3024)
+        /// errors.
+        fn is_timeout_error(error: &diesel::result::Error) -> bool {
+            matches!(error, diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("max_statement_time")
+                    || info.message().contains("maximum statement execution time"))
         }
 
         /// `USE` the database, then empty Diesel's prepared-statement cache: a MySQL

@@ -9,7 +9,8 @@ use std::time::Duration;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use crate::backend::invalid_namespace;
-use crate::pool::{PoolInner, ShardPool, ShardSlot};
+use crate::events::{HandleEvent, NopEventHandler};
+use crate::pool::{PoolInner, Routing, ShardPool, ShardSlot};
 use crate::redact::Redactor;
 use crate::{
     AllCandidates, BoxError, Error, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend,
@@ -55,6 +56,7 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     encoded_ids: Option<IdLayout>,
     /// Values to mask in every message, besides the URLs' own passwords.
     secrets: Redactor,
+    events: Box<dyn HandleEvent>,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -100,6 +102,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             id_chooser: Box::new(AllCandidates),
             encoded_ids: None,
             secrets: Redactor::default(),
+            events: Box::new(NopEventHandler),
             _conn: PhantomData,
         }
     }
@@ -267,6 +270,15 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Sets the handler that receives a [`ShardEvent`](crate::ShardEvent) for every
+    /// statement (shard, operation, checkout wait, namespace switch, duration, rows,
+    /// outcome), like r2d2's `event_handler`. Defaults to [`NopEventHandler`]. The
+    /// pool's own counters ([`ShardedPool::stats`]) are kept either way.
+    pub fn event_handler(mut self, handler: impl HandleEvent) -> Self {
+        self.events = Box::new(handler);
+        self
+    }
+
     /// Declares `value` secret: it is masked (`***`) in every error message and log line
     /// of the pool, like the passwords of the shards' URLs. For values that reach a URL
     /// some other way than its password, such as a token in a query parameter.
@@ -341,15 +353,14 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             };
             slots.push(slot);
         }
-        let pool = ShardedPool::from_inner(PoolInner::new(
-            ids,
-            slots,
-            pools,
-            self.router,
-            self.id_chooser,
-            self.encoded_ids,
-            self.insert_batch_rows,
-        ));
+        let routing = Routing {
+            router: self.router,
+            id_chooser: self.id_chooser,
+            encoded_ids: self.encoded_ids,
+            insert_batch_rows: self.insert_batch_rows,
+            events: self.events,
+        };
+        let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing));
         if connect_now {
             pool.check_positions()?;
         }

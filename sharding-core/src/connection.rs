@@ -12,7 +12,9 @@ use diesel::r2d2::R2D2Connection;
 use diesel::QueryResult;
 
 use crate::backend::{drop_if_disconnected, mark_broken};
-use crate::fanout::exec::{run_items, with_statement_timeout, RunOptions};
+use crate::events::Operation;
+use crate::executor::{self, Checkout, Probe, Statement};
+use crate::fanout::exec::{run_items, RunOptions};
 use crate::model::TableOf;
 use crate::pool::{forget_namespace, ShardPooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
@@ -91,39 +93,70 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         self.held[index] = None;
     }
 
-    pub(crate) fn checked_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
-        self.checked_out_within(index, None)
-    }
-
     /// The held connection to the shard at `index`, checked out (waiting at most
-    /// `timeout`) if not held yet.
+    /// `timeout`) if not held yet, and how it was had.
     fn checked_out_within(
         &mut self,
         index: usize,
         timeout: Option<Duration>,
-    ) -> Result<&mut ShardPooledConnection<Conn>> {
+    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+        let mut checkout = Checkout::default();
         if let Some(conn) = self.held[index].as_mut() {
             // User code may have switched it since (a raw connection, a transaction
             // closure): a no-op unless it did, or may have.
-            if let Err(e) = self.pool.ensure_namespace(index, conn) {
-                self.held[index] = None;
-                return Err(e);
+            match self.pool.ensure_namespace(index, conn) {
+                Ok(switched) => checkout.switched = switched,
+                Err(e) => {
+                    self.held[index] = None;
+                    return Err(e);
+                }
             }
         }
         let slot = &mut self.held[index];
         match slot {
-            Some(conn) => Ok(conn),
-            None => Ok(slot.insert(self.pool.checkout_within(index, timeout)?)),
+            Some(conn) => Ok((conn, checkout)),
+            None => {
+                let (conn, checkout) = self.pool.checkout_timed(index, timeout)?;
+                Ok((slot.insert(conn), checkout))
+            }
         }
+    }
+
+    /// [`checked_out_within`](Self::checked_out_within), reporting a failed checkout as a
+    /// failed `operation`.
+    fn checked_out_for(
+        &mut self,
+        index: usize,
+        operation: Operation,
+        timeout: Option<Duration>,
+    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+        let started = std::time::Instant::now();
+        let pool = self.pool.clone();
+        self.checked_out_within(index, timeout).inspect_err(|e| {
+            executor::checkout_failed(&pool, index, operation, started.elapsed(), e);
+        })
     }
 
     /// The held connection to the shard at `index` for user code: checked out (or
     /// re-switched) like any other use, and its namespace forgotten, so that whatever the
     /// code does to it, the next use switches it back to its shard.
     fn handed_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
-        let conn = self.checked_out(index)?;
+        self.handed_out_for(index, None).map(|(conn, _)| conn)
+    }
+
+    /// [`handed_out`](Self::handed_out), reporting a failed checkout as a failed
+    /// `operation` when there is one, and saying how the connection was had.
+    fn handed_out_for(
+        &mut self,
+        index: usize,
+        operation: Option<Operation>,
+    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+        let (conn, checkout) = match operation {
+            Some(operation) => self.checked_out_for(index, operation, None)?,
+            None => self.checked_out_within(index, None)?,
+        };
         forget_namespace(conn);
-        Ok(conn)
+        Ok((conn, checkout))
     }
 
     /// Runs `job` per item on this unit of work's connections, checking out the missing
@@ -132,13 +165,14 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         &mut self,
         items: Vec<(usize, T)>,
         options: RunOptions,
+        rows: fn(&R) -> Option<usize>,
         job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
         let mut results = Vec::with_capacity(items.len());
         let mut ready = Vec::with_capacity(items.len());
         for (index, item) in items {
-            match self.checked_out_within(index, options.timeout) {
-                Ok(_) => ready.push((index, item)),
+            match self.checked_out_for(index, Operation::Query, options.timeout) {
+                Ok((_, checkout)) => ready.push((index, (item, checkout))),
                 Err(e) => results.push((index, Err(e))),
             }
         }
@@ -146,22 +180,25 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         let mut conns: Vec<Option<&mut ShardPooledConnection<Conn>>> =
             self.held.iter_mut().map(Option::as_mut).collect();
         let mut work = Vec::with_capacity(ready.len());
-        for (index, item) in ready {
+        for (index, (item, checkout)) in ready {
             if let Some(conn) = conns[index].take() {
-                work.push((index, (item, conn)));
+                work.push((index, (item, checkout, conn)));
             }
         }
-        results.extend(run_items(
-            work,
-            options.parallelism,
-            &|index, (item, conn)| {
-                with_statement_timeout(&mut **conn, options.timeout, |conn| job(item, conn))
-                    .inspect_err(|e| {
-                        drop_if_disconnected(&mut **conn, e);
-                    })
-                    .map_err(Error::on_shard(pool.id(index)))
-            },
-        ));
+        results.extend(run_items(work, options.parallelism, &|index,
+                                                              (
+            item,
+            checkout,
+            conn,
+        )| {
+            let statement = Statement {
+                index,
+                operation: Operation::Query,
+                checkout,
+                timeout: options.timeout,
+            };
+            executor::run(&pool, statement, &mut **conn, rows, |conn| job(item, conn))
+        }));
         self.release_broken();
         results.sort_by_key(|(index, _)| *index);
         results
@@ -187,16 +224,23 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     pub(crate) fn run_at<R>(
         &mut self,
         index: usize,
+        operation: Operation,
+        rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
-        let conn = self.checked_out(index)?;
-        let result = f(&mut **conn);
-        if let Err(e) = &result {
-            if drop_if_disconnected(&mut **conn, e) {
-                self.release_at(index);
-            }
+        let pool = self.pool.clone();
+        let (conn, checkout) = self.checked_out_for(index, operation, None)?;
+        let statement = Statement {
+            index,
+            operation,
+            checkout,
+            timeout: None,
+        };
+        let result = executor::run(&pool, statement, &mut **conn, rows, f);
+        if result.is_err() {
+            self.release_broken();
         }
-        result.map_err(Error::on_shard(self.pool.id(index)))
+        result
     }
 
     /// Returns every held connection that is broken (cut by the server, or left in a
@@ -263,21 +307,25 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         F: FnOnce(&mut Conn) -> Result<T, E>,
         E: From<Error> + From<diesel::result::Error>,
     {
-        let conn = self.handed_out(index)?;
+        let pool = self.pool.clone();
+        let (conn, checkout) = self.handed_out_for(index, Some(Operation::Transaction))?;
+        let probe = Probe::start(&pool, index, Operation::Transaction, checkout);
         // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
         // held connection would stay inside the transaction, and the next one would be a
         // savepoint in it, never committed. Drop that connection instead.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Connection::transaction(&mut **conn, f)
+            probe.in_scope(|| Connection::transaction(&mut **conn, f))
         }));
         match outcome {
             Ok(result) => {
+                probe.finish(&pool, result.as_ref().map(|_| None).map_err(|_| None));
                 if result.is_err() {
                     self.release_broken();
                 }
                 result
             }
             Err(panic) => {
+                probe.finish(&pool, Err(None));
                 if let Some(conn) = self.held[index].as_mut() {
                     mark_broken(&mut **conn);
                 }
@@ -295,7 +343,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn>,
     {
         let index = self.pool.route_key_index(row.shard_key(), "row")?;
-        self.run_at(index, |conn| {
+        self.run_at(index, Operation::Insert, executor::rows_affected, |conn| {
             ExecuteDsl::execute(
                 diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row),
                 conn,
@@ -394,23 +442,31 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             ExecuteDsl<Conn>,
     {
         type Manager<C> = <C as Connection>::TransactionManager;
+        let pool = self.pool.clone();
         let shard = self.pool.id(index).clone();
         let on_shard = |source| Error::Query {
             shard: shard.clone(),
             source,
         };
-        let conn = &mut **self.checked_out(index).map_err(BatchFailure::RolledBack)?;
-        let written = Manager::<Conn>::begin_transaction(conn).and_then(|()| {
-            let mut written = 0;
-            let mut rows = rows.into_iter();
-            loop {
-                let chunk: Vec<Row> = rows.by_ref().take(batch).collect();
-                if chunk.is_empty() {
-                    break Ok(written);
+        let (conn, checkout) = self
+            .checked_out_for(index, Operation::Insert, None)
+            .map_err(BatchFailure::RolledBack)?;
+        let conn = &mut **conn;
+        let probe = Probe::start(&pool, index, Operation::Insert, checkout);
+        let written = probe.in_scope(|| {
+            Manager::<Conn>::begin_transaction(&mut *conn).and_then(|()| {
+                let mut written = 0;
+                let mut rows = rows.into_iter();
+                loop {
+                    let chunk: Vec<Row> = rows.by_ref().take(batch).collect();
+                    if chunk.is_empty() {
+                        break Ok(written);
+                    }
+                    let table = <TableOf<Row> as HasTable>::table();
+                    written +=
+                        ExecuteDsl::execute(diesel::insert_into(table).values(chunk), &mut *conn)?;
                 }
-                let table = <TableOf<Row> as HasTable>::table();
-                written += ExecuteDsl::execute(diesel::insert_into(table).values(chunk), conn)?;
-            }
+            })
         });
         let result = match written {
             Ok(n) => match Manager::<Conn>::commit_transaction(conn) {
@@ -427,6 +483,12 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 Err(BatchFailure::RolledBack(on_shard(e)))
             }
         };
+        match &result {
+            Ok(n) => probe.finish(&pool, Ok(Some(*n))),
+            Err(BatchFailure::RolledBack(e) | BatchFailure::CommitUnknown(e)) => {
+                probe.finish(&pool, Err(Some(e)));
+            }
+        }
         if result.is_err() {
             drop_if_disconnected_result(conn, &result);
             self.release_broken();

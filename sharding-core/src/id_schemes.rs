@@ -14,6 +14,8 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BigInt;
 
+use crate::events::Operation;
+use crate::executor::{self, Probe};
 use crate::{Error, RangeRouter, Result, ShardBackend, ShardEncodedIds, ShardKey, ShardedPool};
 
 /// A way to make primary keys for new rows, told which shard the row goes to.
@@ -207,7 +209,11 @@ impl BlockIds {
             })?;
         // `name` is a validated identifier and the rest are integers: nothing to escape.
         let (name, block) = (self.name.as_str(), self.block);
-        let mut conn = pool.checkout(position)?;
+        let started = std::time::Instant::now();
+        let (mut conn, checkout) = pool.checkout_timed(position, None).inspect_err(|e| {
+            executor::checkout_failed(pool, position, Operation::IdBlock, started.elapsed(), e);
+        })?;
+        let probe = Probe::start(pool, position, Operation::IdBlock, checkout);
         let reserve = |conn: &mut Conn| {
             conn.transaction(|conn| {
                 let updated = diesel::sql_query(format!(
@@ -229,16 +235,19 @@ impl BlockIds {
         };
         // Two processes may both find the row missing; the loser's insert fails and a
         // second try updates the winner's row.
-        let next = reserve(&mut conn)
-            .or_else(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => reserve(&mut conn),
-                other => Err(other),
+        let reserved = probe
+            .in_scope(|| {
+                reserve(&mut conn).or_else(|e| match e {
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ) => reserve(&mut conn),
+                    other => Err(other),
+                })
             })
-            .map_err(Error::on_shard(pool.id(position)))?
-            .next_id;
+            .map_err(Error::on_shard(pool.id(position)));
+        probe.finish(pool, reserved.as_ref().map(|_| Some(1)).map_err(Some));
+        let next = reserved?.next_id;
         if next - 1 > base + BLOCK_IDS_PER_SHARD {
             return Err(Error::IdOverflow {
                 field: "sequence",

@@ -71,6 +71,8 @@ mod builder;
 mod config;
 mod connection;
 mod error;
+mod events;
+mod executor;
 mod fanout;
 mod id_schemes;
 mod ids;
@@ -91,6 +93,9 @@ pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
 pub use error::{error_chain, BoxError, Error, OptionalExtension, Result, ShardFailure};
+pub use events::{
+    HandleEvent, LatencyHistogram, NopEventHandler, Operation, Outcome, ShardEvent, ShardStats,
+};
 pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
     MergeBy, Merged, PartialResult, Summable,

@@ -5,6 +5,8 @@ use diesel::migration::MigrationSource;
 use diesel_migrations::MigrationHarness;
 
 use crate::error::ShardFailure;
+use crate::events::Operation;
+use crate::executor::{Checkout, Probe};
 use crate::{Error, Result, ShardBackend, ShardId, ShardedConnection};
 
 /// What [`run_pending_migrations`](crate::ShardedPool::run_pending_migrations) did on
@@ -54,15 +56,20 @@ where
         let mut failures = Vec::new();
         for (index, shard) in ids.into_iter().enumerate() {
             let was_held = self.holds(index);
-            let outcome = self.checked_out_for_migrations(index).and_then(|conn| {
-                (**conn)
-                    .run_pending_migrations(Borrowed(&source))
-                    .map(|versions| versions.iter().map(ToString::to_string).collect())
-                    .map_err(|source| Error::Migration {
-                        shard: shard.clone(),
-                        source,
-                    })
+            let pool = self.pool().clone();
+            let probe = Probe::start(&pool, index, Operation::Migration, Checkout::default());
+            let outcome = probe.in_scope(|| {
+                self.checked_out_for_migrations(index).and_then(|conn| {
+                    (**conn)
+                        .run_pending_migrations(Borrowed(&source))
+                        .map(|versions| versions.iter().map(ToString::to_string).collect())
+                        .map_err(|source| Error::Migration {
+                            shard: shard.clone(),
+                            source,
+                        })
+                })
             });
+            probe.finish(&pool, outcome.as_ref().map(|_| None).map_err(Some));
             if !was_held {
                 self.release_at(index);
             }

@@ -14,6 +14,8 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::MigrationHarness;
 
 use crate::backend::mark_broken;
+use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
+use crate::executor::Checkout;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
@@ -39,6 +41,9 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     encoded_ids: Option<IdLayout>,
     insert_batch_rows: usize,
     namespace_switches: AtomicU64,
+    events: Box<dyn HandleEvent>,
+    /// Per shard, in pool order.
+    counters: Vec<ShardCounters>,
 }
 
 /// Where one shard lives: a physical pool, and for a logical shard its namespace there.
@@ -71,26 +76,36 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         ids: Vec<ShardId>,
         slots: Vec<ShardSlot>,
         pools: Vec<(ShardPool<Conn>, Redactor)>,
-        router: Box<dyn Router>,
-        id_chooser: Box<dyn IdChooser>,
-        encoded_ids: Option<IdLayout>,
-        insert_batch_rows: usize,
+        routing: Routing,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
         let (pools, redactors) = pools.into_iter().unzip();
+        let counters = ids.iter().map(|_| ShardCounters::default()).collect();
         PoolInner {
             ids,
             slots,
             pools,
             redactors,
             index,
-            router,
-            id_chooser,
-            encoded_ids,
-            insert_batch_rows,
+            router: routing.router,
+            id_chooser: routing.id_chooser,
+            encoded_ids: routing.encoded_ids,
+            insert_batch_rows: routing.insert_batch_rows,
             namespace_switches: AtomicU64::new(0),
+            events: routing.events,
+            counters,
         }
     }
+}
+
+/// The builder's settings that are not about connections: how keys and ids find their
+/// shard, how inserts are batched, where events go.
+pub(crate) struct Routing {
+    pub(crate) router: Box<dyn Router>,
+    pub(crate) id_chooser: Box<dyn IdChooser>,
+    pub(crate) encoded_ids: Option<IdLayout>,
+    pub(crate) insert_batch_rows: usize,
+    pub(crate) events: Box<dyn HandleEvent>,
 }
 
 /// One logical database spread over several shards: an r2d2 pool per shard and the
@@ -270,6 +285,39 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         self.inner.namespace_switches.load(Ordering::Relaxed)
     }
 
+    /// Each shard's counters since the pool was built: statements, errors, timeouts,
+    /// namespace switches, rows and a latency histogram, in pool order.
+    ///
+    /// ```
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::{ShardPinDsl, ShardedPool};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+    ///     .build()?;
+    /// diesel::sql_query("SELECT 1").set_shard("s1").execute(&pool)?;
+    /// let stats = pool.stats();
+    /// assert_eq!((stats[0].statements, stats[1].statements), (0, 1));
+    /// assert!(stats[1].latency.quantile(0.99).is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Vec<ShardStats> {
+        self.inner
+            .counters
+            .iter()
+            .zip(&self.inner.ids)
+            .map(|(counters, id)| counters.snapshot(id))
+            .collect()
+    }
+
+    /// Counts a statement and hands it to the event handler.
+    pub(crate) fn record_event(&self, index: usize, event: &ShardEvent<'_>) {
+        self.inner.counters[index].record(event);
+        self.inner.events.handle_event(event);
+    }
+
     /// Inserts one row on the shard its key routes to.
     /// See [`ShardedConnection::insert`].
     pub fn insert<Row>(&self, row: Row) -> Result<usize>
@@ -389,11 +437,24 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<ShardPooledConnection<Conn>> {
+        self.checkout_timed(index, timeout).map(|(conn, _)| conn)
+    }
+
+    /// Like [`checkout_within`](Self::checkout_within), saying how long it waited and
+    /// whether it switched the connection's namespace.
+    pub(crate) fn checkout_timed(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
+        let started = std::time::Instant::now();
         let mut conn = self.raw_checkout(index, timeout)?;
-        if let Some(namespace) = &self.inner.slots[index].namespace {
-            self.switch_to(index, namespace, &mut conn)?;
-        }
-        Ok(conn)
+        let wait = started.elapsed();
+        let switched = match &self.inner.slots[index].namespace {
+            Some(namespace) => self.switch_to(index, namespace, &mut conn)?,
+            None => false,
+        };
+        Ok((conn, Checkout { wait, switched }))
     }
 
     /// A connection for migrating a shard: a logical shard's namespace is created first.
@@ -492,23 +553,23 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         index: usize,
         conn: &mut ShardPooledConnection<Conn>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         match &self.inner.slots[index].namespace {
             Some(namespace) => self.switch_to(index, namespace, conn),
-            None => Ok(()),
+            None => Ok(false),
         }
     }
 
-    /// Points `conn` at `namespace` unless it is there already.
+    /// Points `conn` at `namespace` unless it is there already; says whether it switched.
     fn switch_to(
         &self,
         index: usize,
         namespace: &Arc<str>,
         conn: &mut ShardPooledConnection<Conn>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let current = PooledConnection::extensions(conn).get::<CurrentNamespace>();
         if current.is_some_and(|c| c.0 == *namespace) {
-            return Ok(());
+            return Ok(false);
         }
         // Forget the old namespace first: if the switch fails half-way, the connection's
         // namespace is unknown and the next checkout switches again.
@@ -523,6 +584,6 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         self.inner
             .namespace_switches
             .fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(true)
     }
 }

@@ -19,6 +19,7 @@ pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
+use crate::executor;
 use crate::{
     EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded,
     ShardedPool,
@@ -230,6 +231,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     fn run<A, R>(
         &self,
         access: &mut A,
+        rows: fn(&R) -> Option<usize>,
         job: impl Fn(Q, &mut A::Connection) -> QueryResult<R> + Sync,
     ) -> Result<PerShard<R>>
     where
@@ -243,7 +245,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             .into_iter()
             .map(|i| (i, self.query.clone()))
             .collect();
-        let results = access.run_many(items, self.options, &job);
+        let results = access.run_many(items, self.options, rows, &job);
         let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
         Ok((
             oks.into_iter()
@@ -260,7 +262,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
         U: Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
+            q.load::<U>(conn)
+        })?;
         let rows = oks
             .into_iter()
             .flat_map(|(shard, rows)| {
@@ -281,7 +285,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
         U: Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<U>(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
+            q.get_result::<U>(conn)
+        })?;
         P::finish(
             oks.into_iter().map(|(s, v)| Sharded::new(s, v)).collect(),
             failures,
@@ -299,7 +305,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, T>,
         T: Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.get_result::<T>(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
+            q.get_result::<T>(conn)
+        })?;
         P::finish(combine(oks.into_iter().map(|(_, v)| v).collect()), failures)
     }
 
@@ -383,7 +391,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         K: Ord + Send,
         V: Send,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<(K, V)>(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
+            q.load::<(K, V)>(conn)
+        })?;
         let groups = merge::merge_groups(oks.into_iter().flat_map(|(_, rows)| rows), combine);
         P::finish(groups, failures)
     }
@@ -401,7 +411,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             Target::Id { id, .. } => id.to_string(),
             _ => "(query)".to_owned(),
         };
-        let (oks, failures) = self.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
+            q.load::<U>(conn)
+        })?;
         // Every row counts: two rows on one shard are as ambiguous as one on each of two.
         let mut holders: Vec<(ShardId, U)> = oks
             .into_iter()
@@ -423,7 +435,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.execute(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::rows_affected, |q, conn| {
+            q.execute(conn)
+        })?;
         P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
     }
 
@@ -433,7 +447,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         A: ShardAccess,
         Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run(&mut access, |q, conn| q.execute(conn))?;
+        let (oks, failures) = self.run(&mut access, executor::rows_affected, |q, conn| {
+            q.execute(conn)
+        })?;
         P::finish(
             oks.into_iter().map(|(s, n)| Sharded::new(s, n)).collect(),
             failures,
@@ -502,7 +518,9 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
     {
         let window = i64::from(self.offset) + i64::from(self.limit);
         let fan_out = self.fan_out.map_query(|q| q.limit(window));
-        let (oks, failures) = fan_out.run(&mut access, |q, conn| q.load::<U>(conn))?;
+        let (oks, failures) = fan_out.run(&mut access, executor::rows_of_vec, |q, conn| {
+            q.load::<U>(conn)
+        })?;
         let merged = merge::k_way_merge(oks, &self.key, self.offset as usize, self.limit as usize)?;
         P::finish(merged, failures)
     }

@@ -7,6 +7,7 @@ use diesel::RunQueryDsl;
 
 use super::forward::forward_query_dsl;
 use super::KeyPredicates;
+use crate::executor;
 use crate::fanout::exec::{split_results, RunOptions};
 use crate::{Error, Result, ShardAccess, ShardId, ShardKey, Sharded};
 
@@ -71,7 +72,9 @@ where
         U: Send,
     {
         let items = self.per_shard(&access)?;
-        let per_shard = run_all(&mut access, items, |q, conn| q.load::<U>(conn))?;
+        let per_shard = run_all(&mut access, items, executor::rows_of_vec, |q, conn| {
+            q.load::<U>(conn)
+        })?;
         Ok(per_shard
             .into_iter()
             .flat_map(|(shard, rows)| {
@@ -99,7 +102,9 @@ where
         Filter<Q, P>: Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
     {
         let items = self.per_shard(&access)?;
-        let per_shard = run_all(&mut access, items, |q, conn| q.execute(conn))?;
+        let per_shard = run_all(&mut access, items, executor::rows_affected, |q, conn| {
+            q.execute(conn)
+        })?;
         Ok(per_shard
             .into_iter()
             .map(|(s, n)| Sharded::new(s, n))
@@ -111,10 +116,11 @@ where
 fn run_all<A: ShardAccess, Q: Send, R: Send>(
     access: &mut A,
     items: Vec<(usize, Q)>,
+    rows: fn(&R) -> Option<usize>,
     job: impl Fn(Q, &mut A::Connection) -> diesel::QueryResult<R> + Sync,
 ) -> Result<Vec<(ShardId, R)>> {
     let pool = access.sharded_pool().clone();
-    let results = access.run_many(items, RunOptions::default(), &job);
+    let results = access.run_many(items, RunOptions::default(), rows, &job);
     let (oks, failures) = split_results(results, |i| pool.id(i).clone());
     if failures.is_empty() {
         Ok(oks

@@ -12,6 +12,7 @@ use diesel::{QuerySource, RunQueryDsl, Table};
 use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
 use super::KeyPredicates;
+use crate::executor;
 use crate::fanout::FanOut;
 use crate::{
     Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool,
@@ -72,11 +73,12 @@ impl<Q> Routed<Q> {
     fn run<A: ShardAccess, R>(
         self,
         mut access: A,
+        rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(Q, &mut A::Connection) -> diesel::QueryResult<R>,
     ) -> Result<R> {
         let index = self.index(access.sharded_pool())?;
         let query = self.query;
-        access.run_at(index, |conn| f(query, conn))
+        access.run_at(index, rows, |conn| f(query, conn))
     }
 
     /// Runs the query and returns every row, like Diesel's `RunQueryDsl::load`.
@@ -85,7 +87,7 @@ impl<Q> Routed<Q> {
         A: ShardAccess,
         Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
     {
-        self.run(access, |q, conn| q.load(conn))
+        self.run(access, executor::rows_of_vec, |q, conn| q.load(conn))
     }
 
     /// The same as [`load`](Self::load), like Diesel's `get_results`.
@@ -104,7 +106,7 @@ impl<Q> Routed<Q> {
         A: ShardAccess,
         Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
     {
-        self.run(access, |q, conn| q.get_result(conn))
+        self.run(access, executor::one_row, |q, conn| q.get_result(conn))
     }
 
     /// Adds `LIMIT 1`, runs the query and returns the row, like Diesel's `first`.
@@ -114,7 +116,7 @@ impl<Q> Routed<Q> {
         Q: RunQueryDsl<A::Connection> + LimitDsl,
         Limit<Q>: LoadQuery<'query, A::Connection, U>,
     {
-        self.run(access, |q, conn| q.first(conn))
+        self.run(access, executor::one_row, |q, conn| q.first(conn))
     }
 
     /// Runs an `UPDATE`, `DELETE` or `INSERT` and returns the number of rows affected.
@@ -123,7 +125,7 @@ impl<Q> Routed<Q> {
         A: ShardAccess,
         Q: RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
     {
-        self.run(access, |q, conn| q.execute(conn))
+        self.run(access, executor::rows_affected, |q, conn| q.execute(conn))
     }
 
     /// Turns a routed `SELECT … WHERE …` into a routed `UPDATE` of the same rows, on the

@@ -1,0 +1,204 @@
+//! The one place statements run: every statement on every shard (routed queries,
+//! fan-outs, inserts, transactions, migrations, id blocks) goes through [`run`] or a
+//! [`Probe`], which time it, apply the statement limit, mark a lost connection broken,
+//! tag errors with the shard, and report a [`ShardEvent`] (to the pool's event handler,
+//! its counters and, with the `tracing` feature, a span).
+
+use std::time::{Duration, Instant};
+
+use diesel::QueryResult;
+
+use crate::backend::drop_if_disconnected;
+use crate::events::{Operation, Outcome, ShardEvent};
+use crate::fanout::exec::with_statement_timeout;
+use crate::{Error, Result, ShardBackend, ShardedPool};
+
+/// How the connection a statement runs on was obtained.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Checkout {
+    /// How long the checkout waited.
+    pub(crate) wait: Duration,
+    /// Whether the connection was switched to the shard's namespace.
+    pub(crate) switched: bool,
+}
+
+/// One statement being timed and reported; [`finish`](Self::finish) reports it.
+pub(crate) struct Probe {
+    index: usize,
+    operation: Operation,
+    checkout: Checkout,
+    started: Instant,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl Probe {
+    /// Starts timing a statement on the shard at `index`.
+    pub(crate) fn start<Conn: ShardBackend>(
+        pool: &ShardedPool<Conn>,
+        index: usize,
+        operation: Operation,
+        checkout: Checkout,
+    ) -> Probe {
+        #[cfg(not(feature = "tracing"))]
+        let _ = pool;
+        Probe {
+            index,
+            operation,
+            checkout,
+            started: Instant::now(),
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!(
+                "shard_statement",
+                shard = %pool.id(index),
+                operation = operation.as_str(),
+                checkout_wait_us = checkout.wait.as_micros() as u64,
+                namespace_switched = checkout.switched,
+                duration_us = tracing::field::Empty,
+                rows = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                error = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// Runs `f` inside the statement's span (with the `tracing` feature).
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        {
+            self.span.in_scope(f)
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            f()
+        }
+    }
+
+    /// Reports the statement: `Ok(rows)`, or the error (`None` for an error of the
+    /// caller's own type, which counts as a failure).
+    pub(crate) fn finish<Conn: ShardBackend>(
+        self,
+        pool: &ShardedPool<Conn>,
+        result: std::result::Result<Option<usize>, Option<&Error>>,
+    ) {
+        let (rows, outcome, error) = match result {
+            Ok(rows) => (rows, Outcome::Success, None),
+            Err(Some(error)) if is_timeout::<Conn>(error) => (None, Outcome::TimedOut, Some(error)),
+            Err(error) => (None, Outcome::Failed, error),
+        };
+        let event = ShardEvent {
+            shard: pool.id(self.index),
+            operation: self.operation,
+            checkout_wait: self.checkout.wait,
+            namespace_switched: self.checkout.switched,
+            duration: self.started.elapsed(),
+            rows,
+            outcome,
+            error,
+        };
+        #[cfg(feature = "tracing")]
+        {
+            self.span
+                .record("duration_us", event.duration.as_micros() as u64);
+            if let Some(rows) = rows {
+                self.span.record("rows", rows as u64);
+            }
+            self.span.record(
+                "outcome",
+                match outcome {
+                    Outcome::Success => "success",
+                    Outcome::Failed => "failed",
+                    Outcome::TimedOut => "timed_out",
+                },
+            );
+            if let Some(error) = error {
+                self.span
+                    .record("error", tracing::field::display(crate::error_chain(error)));
+            }
+        }
+        pool.record_event(self.index, &event);
+    }
+}
+
+/// Whether `error` is a timeout: no connection in time, or the statement limit.
+fn is_timeout<Conn: ShardBackend>(error: &Error) -> bool {
+    match error {
+        Error::PoolTimeout { .. } => true,
+        other => other.diesel_error().is_some_and(Conn::is_timeout_error),
+    }
+}
+
+/// Runs `f` as one statement on the shard at `index`, on `conn`: under `timeout` (where
+/// the backend can limit statements), marking the connection broken if it was lost,
+/// tagging an error with the shard, and reporting the statement with `rows(result)`.
+pub(crate) fn run<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    statement: Statement,
+    conn: &mut Conn,
+    rows: fn(&R) -> Option<usize>,
+    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+) -> Result<R>
+where
+    Conn: ShardBackend,
+{
+    let probe = Probe::start(
+        pool,
+        statement.index,
+        statement.operation,
+        statement.checkout,
+    );
+    let result = probe.in_scope(|| {
+        with_statement_timeout(conn, statement.timeout, f)
+            .inspect_err(|e| {
+                drop_if_disconnected(conn, e);
+            })
+            .map_err(Error::on_shard(pool.id(statement.index)))
+    });
+    probe.finish(pool, result.as_ref().map(rows).map_err(Some));
+    result
+}
+
+/// Reports a statement that never ran because no connection could be had.
+pub(crate) fn checkout_failed<Conn: ShardBackend>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    operation: Operation,
+    wait: Duration,
+    error: &Error,
+) {
+    let probe = Probe::start(
+        pool,
+        index,
+        operation,
+        Checkout {
+            wait,
+            switched: false,
+        },
+    );
+    probe.finish(pool, Err(Some(error)));
+}
+
+/// What one statement is: where, what kind, how its connection was had, its limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Statement {
+    pub(crate) index: usize,
+    pub(crate) operation: Operation,
+    pub(crate) checkout: Checkout,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Rows of a `load`. (A `&Vec`, not a slice: it must fit `fn(&R)` with `R = Vec<T>`.)
+#[allow(clippy::ptr_arg)]
+pub(crate) fn rows_of_vec<T>(rows: &Vec<T>) -> Option<usize> {
+    Some(rows.len())
+}
+
+/// Rows of an `execute`.
+pub(crate) fn rows_affected(rows: &usize) -> Option<usize> {
+    Some(*rows)
+}
+
+/// Rows of a `get_result` or `first`: one.
+pub(crate) fn one_row<T>(_: &T) -> Option<usize> {
+    Some(1)
+}
