@@ -85,7 +85,7 @@ pub struct ShardEvent<'a> {
 ///
 /// #[derive(Debug, Default)]
 /// struct Count(AtomicUsize);
-/// impl HandleEvent for Arc<Count> {
+/// impl HandleEvent for Count {
 ///     fn handle_event(&self, _event: &ShardEvent<'_>) {
 ///         self.0.fetch_add(1, Ordering::Relaxed);
 ///     }
@@ -105,6 +105,13 @@ pub struct ShardEvent<'a> {
 pub trait HandleEvent: Send + Sync + fmt::Debug + 'static {
     /// Called once per statement.
     fn handle_event(&self, event: &ShardEvent<'_>);
+}
+
+/// A shared handler: keep one `Arc` to read what it gathered, give the pool a clone.
+impl<H: HandleEvent> HandleEvent for std::sync::Arc<H> {
+    fn handle_event(&self, event: &ShardEvent<'_>) {
+        (**self).handle_event(event);
+    }
 }
 
 /// The default [`HandleEvent`]: does nothing.
