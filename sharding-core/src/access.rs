@@ -4,7 +4,7 @@ use diesel::QueryResult;
 
 use crate::events::Operation;
 use crate::executor::{self, Statement};
-use crate::fanout::exec::{run_items, RunOptions};
+use crate::fanout::exec::{run_until_failure, RunOptions};
 use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
 
 mod sealed {
@@ -83,7 +83,7 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
         let pool: &ShardedPool<Conn> = self;
-        run_items(items, options.parallelism, &|index, item| {
+        run_until_failure(items, options, &|index, item| {
             run_on_pool(pool, index, options.timeout, rows, |conn| job(item, conn))
         })
     }

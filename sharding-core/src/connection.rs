@@ -14,7 +14,7 @@ use diesel::QueryResult;
 use crate::backend::{drop_if_disconnected, mark_broken};
 use crate::events::Operation;
 use crate::executor::{self, Checkout, Probe, Statement};
-use crate::fanout::exec::{run_items, RunOptions};
+use crate::fanout::exec::{run_items, run_until_failure, Parallelism, RunOptions};
 use crate::model::TableOf;
 use crate::pool::{forget_namespace, ShardPooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
@@ -170,9 +170,25 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     ) -> Vec<(usize, Result<R>)> {
         let mut results = Vec::with_capacity(items.len());
         let mut ready = Vec::with_capacity(items.len());
-        for (index, item) in items {
-            match self.checked_out_for(index, Operation::Query, options.timeout) {
-                Ok((_, checkout)) => ready.push((index, (item, checkout))),
+        let wanted: Vec<usize> = items.iter().map(|(index, _)| *index).collect();
+        if let Some((shards, max_size)) = self.pool_too_small(&wanted) {
+            // Every shard asked fails at once, instead of waiting for connections that
+            // cannot come while this unit of work holds the others.
+            return items
+                .into_iter()
+                .map(|(index, _)| {
+                    let error = Error::PoolTooSmall {
+                        shards: shards.clone(),
+                        max_size,
+                    };
+                    (index, Err(error))
+                })
+                .collect();
+        }
+        let checkouts = self.check_out_all(&wanted, options.timeout);
+        for ((index, item), checkout) in items.into_iter().zip(checkouts) {
+            match checkout {
+                Ok(checkout) => ready.push((index, (item, checkout))),
                 Err(e) => results.push((index, Err(e))),
             }
         }
@@ -185,8 +201,8 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 work.push((index, (item, checkout, conn)));
             }
         }
-        results.extend(run_items(work, options.parallelism, &|index,
-                                                              (
+        results.extend(run_until_failure(work, options, &|index,
+                                                          (
             item,
             checkout,
             conn,
@@ -202,6 +218,72 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         self.release_broken();
         results.sort_by_key(|(index, _)| *index);
         results
+    }
+
+    /// Makes sure this unit of work holds a connection to each of the `wanted` shards
+    /// (one per item, in order): the missing ones are checked out in parallel, so that
+    /// touching N shards costs one checkout wait, not N in a row.
+    fn check_out_all(
+        &mut self,
+        wanted: &[usize],
+        timeout: Option<Duration>,
+    ) -> Vec<Result<Checkout>> {
+        let mut missing: Vec<(usize, ())> = wanted
+            .iter()
+            .filter(|index| !self.holds(**index))
+            .map(|index| (*index, ()))
+            .collect();
+        missing.sort_unstable_by_key(|(index, _)| *index);
+        missing.dedup_by_key(|(index, _)| *index);
+        let pool = self.pool.clone();
+        let checked_out = run_items(missing, Parallelism::Parallel(None), &|index, ()| {
+            let started = std::time::Instant::now();
+            pool.checkout_timed(index, timeout).inspect_err(|e| {
+                executor::checkout_failed(&pool, index, Operation::Query, started.elapsed(), e);
+            })
+        });
+        let mut fresh: Vec<Option<Result<Checkout>>> = self.held.iter().map(|_| None).collect();
+        for (index, result) in checked_out {
+            fresh[index] = Some(result.map(|(conn, checkout)| {
+                self.held[index] = Some(conn);
+                checkout
+            }));
+        }
+        wanted
+            .iter()
+            .map(|index| match fresh[*index].take() {
+                Some(result) => result,
+                // Held already: make sure it is on its namespace.
+                None => self
+                    .checked_out_for(*index, Operation::Query, timeout)
+                    .map(|(_, checkout)| checkout),
+            })
+            .collect()
+    }
+
+    /// The shards and the `max_size` of a physical pool that cannot hold every
+    /// connection this unit of work would keep from it (those held plus those of
+    /// `wanted` not held), if there is one.
+    fn pool_too_small(&self, wanted: &[usize]) -> Option<(Vec<ShardId>, u32)> {
+        let mut per_pool: Vec<(usize, Vec<usize>)> = Vec::new();
+        let held = (0..self.held.len()).filter(|i| self.holds(*i));
+        let mut needed: Vec<usize> = held.chain(wanted.iter().copied()).collect();
+        needed.sort_unstable();
+        needed.dedup();
+        for index in needed {
+            let physical = self.pool.physical_pool_of(index);
+            match per_pool.iter_mut().find(|(p, _)| *p == physical) {
+                Some((_, shards)) => shards.push(index),
+                None => per_pool.push((physical, vec![index])),
+            }
+        }
+        per_pool.into_iter().find_map(|(physical, shards)| {
+            let max_size = self.pool.physical_pool(physical).max_size();
+            (shards.len() > max_size as usize).then(|| {
+                let ids = shards.iter().map(|i| self.pool.id(*i).clone()).collect();
+                (ids, max_size)
+            })
+        })
     }
 
     /// Like `checked_out`, making sure a logical shard's namespace exists first.

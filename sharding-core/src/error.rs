@@ -170,6 +170,24 @@ pub enum Error {
         source: crate::RedactedError,
     },
 
+    /// A unit of work needs more connections at once from one pool than the pool may
+    /// hold: several logical shards on one shared pool, each kept by the unit of work.
+    /// Nothing waited: it would have waited for connections that cannot come.
+    #[error(
+        "this unit of work would hold {} connections at once from one pool (for the shards \
+         [{}]), but that pool holds at most {max_size}: raise its `max_size` to at least {}, \
+         or fan out through `&pool`, which returns each connection after its statement",
+        shards.len(),
+        crate::shard_id::list_ids(shards),
+        shards.len()
+    )]
+    PoolTooSmall {
+        /// The shards whose connections the pool would have to hold at once.
+        shards: Vec<ShardId>,
+        /// The pool's `max_size`.
+        max_size: u32,
+    },
+
     /// A statement failed on a shard.
     #[error("query on shard `{shard}` failed")]
     Query {

@@ -508,6 +508,16 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         Ok(())
     }
 
+    /// The index of the physical pool behind the shard at `index`.
+    pub(crate) fn physical_pool_of(&self, index: usize) -> usize {
+        self.inner.slots[index].pool
+    }
+
+    /// The physical pool at `physical`.
+    pub(crate) fn physical_pool(&self, physical: usize) -> &ShardPool<Conn> {
+        &self.inner.pools[physical]
+    }
+
     /// Whether `position` names a shard of this pool; an [`Error::UnknownShard`] if not.
     pub(crate) fn check_index(&self, position: usize) -> Result<()> {
         if position < self.inner.ids.len() {

@@ -473,3 +473,31 @@ fn a_unit_of_work_fans_out_on_its_own_connections() {
     let again = orders::table.count().all_shards().sequential().count(&mut work).unwrap();
     assert_eq!(again, 1_000);
 }
+
+/// Under fail-fast, the first failure stops the shards that have not started; under
+/// `allow_partial` every shard runs.
+#[test]
+fn fail_fast_starts_no_shard_after_the_first_failure() {
+    let shards = Shards::new(4);
+    for shard in ["s1", "s2", "s3"] {
+        shards.direct(shard).batch_execute("CREATE TABLE only_later (x BIGINT)").unwrap();
+    }
+    let ran = |pool: &ShardedPool<Conn>, before: &[diesel_sharding::ShardStats]| -> Vec<u64> {
+        pool.stats().iter().zip(before).map(|(a, b)| a.statements - b.statements).collect()
+    };
+    let pool = &shards.pool;
+    let before = pool.stats();
+    let err = diesel::sql_query("SELECT * FROM only_later").all_shards().sequential().execute(pool).unwrap_err();
+    assert!(matches!(&err, Error::FanOut { failures } if failures.len() == 1 && failures[0].shard == "s0"), "{err}");
+    assert_eq!(ran(pool, &before), [1, 0, 0, 0], "nothing ran after s0 failed");
+
+    let before = pool.stats();
+    let partial = diesel::sql_query("SELECT * FROM only_later")
+        .all_shards()
+        .sequential()
+        .allow_partial()
+        .execute(pool)
+        .unwrap();
+    assert_eq!(partial.failures().len(), 1);
+    assert_eq!(ran(pool, &before), [1, 1, 1, 1], "partial mode runs every shard");
+}

@@ -268,3 +268,43 @@ fn a_connection_switched_by_user_code_is_switched_back_before_its_next_use() {
     assert_eq!(ids_on(pool, "s1").unwrap(), [101, 102, 103]);
     assert_eq!(ids_on(pool, "s0").unwrap(), [1, 2, 3]);
 }
+
+/// A unit of work that would hold more connections from a shared pool than the pool
+/// may hold fails at once, saying so, instead of waiting out the checkout timeout.
+#[test]
+fn a_unit_of_work_too_big_for_its_shared_pool_fails_at_once() {
+    let shards = Shards::with(3, |b| {
+        b.max_size(2)
+            .connection_timeout(std::time::Duration::from_secs(120))
+    });
+    let started = std::time::Instant::now();
+    let mut work = shards.pool.get();
+    let err = orders::table
+        .count()
+        .all_shards()
+        .count(&mut work)
+        .unwrap_err();
+    let Error::FanOut { failures } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(failures.len(), 3);
+    for failure in failures {
+        assert!(
+            matches!(&failure.error, Error::PoolTooSmall { shards, max_size: 2 } if shards.len() == 3),
+            "{}",
+            failure.error
+        );
+    }
+    assert!(err.to_string().contains("max_size"), "{err}");
+    // It did not wait for the 120 s checkout timeout (a watchdog, not a speed test).
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // Through the pool, each connection goes back after its statement: it works.
+    assert_eq!(
+        orders::table
+            .count()
+            .all_shards()
+            .count(&shards.pool)
+            .unwrap(),
+        0
+    );
+}

@@ -1,5 +1,6 @@
 //! Running one job per shard: in parallel on scoped threads, or one after another.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub(crate) parallelism: Parallelism,
     /// Limit on the checkout and, where the backend can, on each statement.
     pub(crate) timeout: Option<Duration>,
+    /// Whether the first failure stops the shards not started yet (fail-fast).
+    pub(crate) stop_on_failure: bool,
 }
 
 impl Default for RunOptions {
@@ -33,6 +36,7 @@ impl Default for RunOptions {
         RunOptions {
             parallelism: Parallelism::Parallel(None),
             timeout: None,
+            stop_on_failure: false,
         }
     }
 }
@@ -104,6 +108,29 @@ pub(crate) fn with_statement_timeout<Conn: ShardBackend, R>(
         mark_broken(conn);
     }
     result
+}
+
+/// Runs `job` per item like [`run_items`]; with `stop_on_failure`, once one job has
+/// failed the jobs not started yet are skipped (they leave no result).
+pub(crate) fn run_until_failure<T: Send, R: Send>(
+    items: Vec<(usize, T)>,
+    options: RunOptions,
+    job: &(dyn Fn(usize, T) -> Result<R> + Sync),
+) -> Vec<(usize, Result<R>)> {
+    let failed = AtomicBool::new(false);
+    run_items(items, options.parallelism, &|index, item| {
+        if options.stop_on_failure && failed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let result = job(index, item);
+        if result.is_err() {
+            failed.store(true, Ordering::SeqCst);
+        }
+        Some(result)
+    })
+    .into_iter()
+    .filter_map(|(index, result)| result.map(|r| (index, r)))
+    .collect()
 }
 
 /// Splits per-shard results into the successes and the failures, each with its shard.

@@ -158,8 +158,12 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// Limits each shard's connection checkout to `limit`, and each shard's statement
     /// too where the backend can (PostgreSQL `statement_timeout`, MariaDB
     /// `max_statement_time`, MySQL `max_execution_time`; SQLite only limits the checkout).
-    /// A shard over its limit counts as failed. Defaults to the pool's connection timeout
-    /// and no statement limit.
+    /// A shard whose checkout or statement runs over counts as failed. Defaults to the
+    /// pool's connection timeout and no statement limit.
+    ///
+    /// **What is not covered yet:** the statement limit is enforced by the server, so
+    /// when the network to a shard stalls (bytes stop, nothing is refused or closed) the
+    /// call waits until the operating system gives up on the connection.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.options.timeout = Some(limit);
         self
@@ -245,7 +249,11 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             .into_iter()
             .map(|i| (i, self.query.clone()))
             .collect();
-        let results = access.run_many(items, self.options, rows, &job);
+        let options = RunOptions {
+            stop_on_failure: P::STOP_ON_FAILURE,
+            ..self.options
+        };
+        let results = access.run_many(items, options, rows, &job);
         let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
         Ok((
             oks.into_iter()

@@ -14,13 +14,18 @@ pub trait FailurePolicy: sealed::Sealed + Send + Sync + 'static {
     /// What a fan-out returns under this policy, for a result of type `T`.
     type Output<T>;
 
+    /// Whether the first failure stops shards that have not started yet.
+    #[doc(hidden)]
+    const STOP_ON_FAILURE: bool;
+
     /// Combines the healthy shards' result with the failures.
     #[doc(hidden)]
     fn finish<T>(value: T, failures: Vec<ShardFailure>) -> Result<Self::Output<T>>;
 }
 
 /// The default policy: any failing shard fails the whole query with
-/// [`Error::FanOut`], which names every failing shard and its cause.
+/// [`Error::FanOut`], which names every failing shard and its cause. Shards that have
+/// not started when the first one fails are not started.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FailFast;
 
@@ -35,6 +40,7 @@ impl sealed::Sealed for AllowPartial {}
 
 impl FailurePolicy for FailFast {
     type Output<T> = T;
+    const STOP_ON_FAILURE: bool = true;
 
     fn finish<T>(value: T, failures: Vec<ShardFailure>) -> Result<T> {
         if failures.is_empty() {
@@ -47,6 +53,7 @@ impl FailurePolicy for FailFast {
 
 impl FailurePolicy for AllowPartial {
     type Output<T> = PartialResult<T>;
+    const STOP_ON_FAILURE: bool = false;
 
     fn finish<T>(value: T, failures: Vec<ShardFailure>) -> Result<PartialResult<T>> {
         Ok(PartialResult { value, failures })
