@@ -77,6 +77,8 @@
 //! * `config`: `ShardConfig` and `ShardedPool::from_config`, pools described by a TOML
 //!   file (the format the `diesel-sharding` command-line tool reads).
 //! * `uuid`: `uuid::Uuid` shard keys (routed as their 16 bytes).
+//! * `tracing`: a `shard_statement` span for every statement (shard, operation,
+//!   duration, rows, outcome, error).
 //!
 //! [Diesel]: https://diesel.rs
 

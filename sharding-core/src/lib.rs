@@ -17,6 +17,8 @@
 //! * `config`: [`ShardConfig`] and `ShardedPool::from_config`, pools described by a TOML
 //!   file.
 //! * `uuid`: `uuid::Uuid` shard keys (routed as their 16 bytes).
+//! * `tracing`: a `shard_statement` span for every statement (shard, operation,
+//!   duration, rows, outcome, error).
 //!
 //! # Example
 //!

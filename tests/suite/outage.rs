@@ -104,8 +104,10 @@ fn run_outage(test_on_check_out: bool) {
         .all_shards()
         .count(&pool)
         .unwrap_err();
+    // s1 and s2 are both down; fail-fast may stop the second before it starts.
     assert!(
-        matches!(&err, Error::FanOut { failures } if failures.iter().any(|f| f.shard == "s2")),
+        matches!(&err, Error::FanOut { failures }
+            if !failures.is_empty() && failures.iter().all(|f| f.shard != "s0")),
         "{err}"
     );
     let (partial, failures) = customers::table
