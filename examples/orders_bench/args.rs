@@ -2,7 +2,8 @@
 
 pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
 [--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
-[--pg-url URL] [--mysql-url URL] [--id-search parallel|sequential]";
+[--pg-url URL] [--mysql-url URL] [--id-search parallel|sequential] \
+[--delay-us D] [--layout physical|logical]";
 
 #[derive(Debug, Clone)]
 pub struct Args {
@@ -15,6 +16,12 @@ pub struct Args {
     pub mysql_url: String,
     /// How diesel-sharding searches for an id whose shard is unknown.
     pub sequential_id_search: bool,
+    /// Remote-shard mode: every shard is reached through an in-process TCP proxy that
+    /// holds each chunk this many microseconds, each way (0: direct).
+    pub delay_us: u64,
+    /// `logical`: diesel-sharding with the shards as schemas (PostgreSQL) or databases
+    /// (MySQL) behind one shared pool.
+    pub logical: bool,
 }
 
 impl Args {
@@ -30,6 +37,8 @@ impl Args {
             mysql_url: std::env::var("MYSQL_DATABASE_URL")
                 .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
             sequential_id_search: false,
+            delay_us: 0,
+            logical: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -52,11 +61,31 @@ impl Args {
                         }
                     }
                 }
+                "--delay-us" => parsed.delay_us = number(&flag, &value()?)?,
+                "--layout" => {
+                    parsed.logical = match value()?.as_str() {
+                        "physical" => false,
+                        "logical" => true,
+                        other => {
+                            return Err(format!("--layout is physical or logical, not `{other}`"))
+                        }
+                    }
+                }
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
         if !matches!(parsed.system.as_str(), "diesel-sharding" | "raw-diesel") {
             return Err(format!("unknown system `{}`", parsed.system));
+        }
+        if parsed.logical && (parsed.system != "diesel-sharding" || parsed.backend == "sqlite") {
+            return Err(
+                "--layout logical is for diesel-sharding on postgres or mysql (it is \
+                        compared with the physical layout)"
+                    .into(),
+            );
+        }
+        if parsed.delay_us > 0 && parsed.backend == "sqlite" {
+            return Err("--delay-us needs a server backend (postgres or mysql)".into());
         }
         if parsed.shards == 0 || parsed.customers < 1 || parsed.orders < 1 {
             return Err("--shards, --customers and --orders must be at least 1".into());

@@ -34,10 +34,19 @@ fn create_schema<Conn: Connection>(url: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs the chosen system over shards at `urls` (shard `i` at `urls[i]`).
+/// Where the shards are: one URL each (physical), or namespaces behind one URL (logical).
+pub struct Layout {
+    /// Shard `i`'s database (physical), or, for a logical layout, the shared pool's.
+    pub urls: Vec<String>,
+    /// For a logical layout: shard `i`'s schema or database on `urls[0]`.
+    pub namespaces: Option<Vec<String>>,
+}
+
+/// Runs the chosen system over the shards of `layout`.
 macro_rules! run_systems {
-    ($args:expr, $report:expr, $urls:expr, $raw_customizer:expr) => {{
-        let (args, report, urls): (&Args, &mut Report, &[String]) = ($args, $report, $urls);
+    ($args:expr, $report:expr, $layout:expr, $raw_customizer:expr) => {{
+        let (args, report, layout): (&Args, &mut Report, &Layout) = ($args, $report, $layout);
+        let urls = &layout.urls;
         if args.system == "raw-diesel" {
             let mut pools = Vec::with_capacity(urls.len());
             for url in urls {
@@ -51,8 +60,21 @@ macro_rules! run_systems {
         } else {
             // The raw pools' r2d2 defaults: max_size 10, all of them kept open.
             let mut builder = diesel_sharding::ShardedPool::<Conn>::builder().min_idle(None);
-            for (i, url) in urls.iter().enumerate() {
-                builder = builder.shard(format!("shard_{i}"), url.as_str());
+            match &layout.namespaces {
+                None => {
+                    for (i, url) in urls.iter().enumerate() {
+                        builder = builder.shard(format!("shard_{i}"), url.as_str());
+                    }
+                }
+                Some(namespaces) => {
+                    // One pool as large as the physical layout's pools together.
+                    let size = u32::try_from(10 * namespaces.len()).unwrap_or(u32::MAX);
+                    builder = builder.max_size(size).shared_pool("main", urls[0].as_str());
+                    for (i, namespace) in namespaces.iter().enumerate() {
+                        builder =
+                            builder.logical_shard(format!("shard_{i}"), "main", namespace.as_str());
+                    }
+                }
             }
             let mut system = sharded::System {
                 pool: builder.build()?,
@@ -102,29 +124,67 @@ mod sqlite {
             Conn::establish(url)?.batch_execute("PRAGMA journal_mode = WAL")?;
             create_schema::<Conn>(url)?;
         }
-        run_systems!(args, report, &urls, |b: diesel::r2d2::Builder<_>| b
+        let layout = Layout {
+            urls,
+            namespaces: None,
+        };
+        run_systems!(args, report, &layout, |b: diesel::r2d2::Builder<_>| b
             .connection_customizer(Box::new(Pragmas)))
     }
 }
 
-/// Drops and creates `bench_shard_0…` on the server behind `admin_url`; returns their URLs.
+/// Drops and creates the shards on the server behind `admin_url`: databases
+/// `bench_shard_0…`, or for a logical layout on PostgreSQL (`quote` `"`) schemas of that
+/// name in the database `bench_logical`. In remote-shard mode the URLs lead through a
+/// delaying proxy.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 fn server_shards<Conn: Connection>(
+    args: &Args,
     admin_url: &str,
-    shards: usize,
     quote: char,
-) -> Result<Vec<String>, BoxError> {
+) -> Result<Layout, BoxError> {
     let mut admin = Conn::establish(admin_url)?;
-    let mut urls = Vec::with_capacity(shards);
-    for i in 0..shards {
-        let name = format!("bench_shard_{i}");
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quote}{name}{quote}"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {quote}{name}{quote}"))?;
-        let url = with_database(admin_url, &name);
-        create_schema::<Conn>(&url)?;
+    let names: Vec<String> = (0..args.shards)
+        .map(|i| format!("bench_shard_{i}"))
+        .collect();
+    let schemas = args.logical && quote == '"';
+    let mut urls = Vec::with_capacity(args.shards);
+    if schemas {
+        admin.batch_execute("DROP DATABASE IF EXISTS bench_logical WITH (FORCE)")?;
+        admin.batch_execute("CREATE DATABASE bench_logical")?;
+        let url = with_database(admin_url, "bench_logical");
+        let mut conn = Conn::establish(&url)?;
+        for name in &names {
+            conn.batch_execute(&format!("CREATE SCHEMA {name}; SET search_path TO {name}"))?;
+            for statement in SCHEMA {
+                conn.batch_execute(statement)?;
+            }
+        }
         urls.push(url);
+    } else {
+        for name in &names {
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {quote}{name}{quote}"))?;
+            admin.batch_execute(&format!("CREATE DATABASE {quote}{name}{quote}"))?;
+            let url = with_database(admin_url, name);
+            create_schema::<Conn>(&url)?;
+            urls.push(url);
+        }
+        if args.logical {
+            urls.truncate(1);
+        }
     }
-    Ok(urls)
+    if args.delay_us > 0 {
+        let delay = std::time::Duration::from_micros(args.delay_us);
+        let port = crate::delay::start(crate::delay::address_of(admin_url)?, delay)?;
+        urls = urls
+            .iter()
+            .map(|url| crate::delay::via_port(url, port))
+            .collect();
+    }
+    Ok(Layout {
+        urls,
+        namespaces: args.logical.then_some(names),
+    })
 }
 
 /// Drops the shard databases again.
@@ -139,6 +199,9 @@ fn drop_server_shards<Conn: Connection>(
         admin.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {quote}bench_shard_{i}{quote}"
         ))?;
+    }
+    if quote == '"' {
+        admin.batch_execute("DROP DATABASE IF EXISTS bench_logical WITH (FORCE)")?;
     }
     Ok(())
 }
@@ -174,8 +237,8 @@ mod postgres {
     }
 
     pub fn run(args: &Args, report: &mut Report) -> Result<(), BoxError> {
-        let urls = server_shards::<Conn>(&args.pg_url, args.shards, '"')?;
-        let result = run_systems!(args, report, &urls, |b| b);
+        let layout = server_shards::<Conn>(args, &args.pg_url, '"')?;
+        let result = run_systems!(args, report, &layout, |b| b);
         drop_server_shards::<Conn>(&args.pg_url, args.shards, '"')?;
         result
     }
@@ -196,8 +259,8 @@ mod mysql {
     }
 
     pub fn run(args: &Args, report: &mut Report) -> Result<(), BoxError> {
-        let urls = server_shards::<Conn>(&args.mysql_url, args.shards, '`')?;
-        let result = run_systems!(args, report, &urls, |b| b);
+        let layout = server_shards::<Conn>(args, &args.mysql_url, '`')?;
+        let result = run_systems!(args, report, &layout, |b| b);
         drop_server_shards::<Conn>(&args.mysql_url, args.shards, '`')?;
         result
     }

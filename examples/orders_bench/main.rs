@@ -11,9 +11,13 @@
 //! (2000), `--orders O` (20000), `--pg-url URL` / `PG_DATABASE_URL`
 //! (postgres://postgres@127.0.0.1:5432/postgres), `--mysql-url URL` / `MYSQL_DATABASE_URL`
 //! (mysql://root@127.0.0.1:3306/mysql), `--id-search parallel|sequential` (how
-//! diesel-sharding looks up an id on every shard; default parallel). Server shards are
-//! databases `bench_shard_0…`,
-//! dropped and recreated at the start of each run.
+//! diesel-sharding looks up an id on every shard; default parallel), `--delay-us D`
+//! (remote-shard mode: every shard behind an in-process proxy that holds each chunk `D` µs
+//! each way; server backends), `--layout physical|logical` (logical: diesel-sharding with
+//! the shards as schemas or databases behind one shared pool, reported as
+//! `diesel-sharding-logical`). Server shards are databases `bench_shard_0…` (logical on
+//! PostgreSQL: schemas of the database `bench_logical`), dropped and recreated at the
+//! start of each run.
 //!
 //! Both systems route keys with `HashRouter`; neither pool tests connections on checkout;
 //! SQLite runs with WAL and `synchronous=NORMAL` on every connection. diesel-sharding
@@ -26,6 +30,7 @@
 
 mod args;
 mod data;
+mod delay;
 mod report;
 
 use std::time::Instant;

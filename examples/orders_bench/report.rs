@@ -22,7 +22,11 @@ pub struct Check {
 impl Report {
     pub fn new(args: &Args) -> Report {
         Report {
-            system: args.system.clone(),
+            system: if args.logical {
+                format!("{}-logical", args.system)
+            } else {
+                args.system.clone()
+            },
             backend: args.backend.clone(),
             shards: args.shards,
         }
