@@ -107,7 +107,9 @@ fn run_on_pool<Conn: ShardBackend, R>(
         checkout,
         timeout,
     };
-    executor::run(pool, statement, &mut conn, rows, f)
+    let result = executor::run(pool, statement, &mut conn, rows, f);
+    pool.give_back(index, conn);
+    result
 }
 
 impl<Conn: ShardBackend> sealed::Sealed for &mut ShardedConnection<Conn> {}

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::insertable::Insertable;
 use diesel::migration::MigrationSource;
@@ -35,6 +35,8 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     pools: Vec<ShardPool<Conn>>,
     /// Per physical pool: what to mask in messages about it.
     redactors: Vec<Redactor>,
+    /// Per physical pool: idle connections kept on their logical shard's namespace.
+    stashes: Vec<Mutex<Vec<Stashed<Conn>>>>,
     index: HashMap<ShardId, usize>,
     router: Box<dyn Router>,
     id_chooser: Box<dyn IdChooser>,
@@ -61,6 +63,18 @@ impl ShardSlot {
     }
 }
 
+/// An idle connection of a shared pool, kept aside on the namespace of the logical
+/// shard it last served, so that the next statement for that shard needs no switch.
+struct Stashed<Conn: ShardBackend> {
+    shard: usize,
+    conn: ShardPooledConnection<Conn>,
+    since: Instant,
+}
+
+/// How long a stashed connection may wait for its shard before it goes back to r2d2
+/// (r2d2's own idle timeout when it has one and it is shorter).
+const STASH_IDLE: Duration = Duration::from_secs(60);
+
 /// The namespace a pooled connection is switched to, kept in the connection's r2d2
 /// extensions so that it lives exactly as long as the physical connection.
 struct CurrentNamespace(Arc<str>);
@@ -79,13 +93,15 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         routing: Routing,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
-        let (pools, redactors) = pools.into_iter().unzip();
+        let (pools, redactors): (Vec<_>, _) = pools.into_iter().unzip();
+        let stashes = pools.iter().map(|_| Mutex::new(Vec::new())).collect();
         let counters = ids.iter().map(|_| ShardCounters::default()).collect();
         PoolInner {
             ids,
             slots,
             pools,
             redactors,
+            stashes,
             index,
             router: routing.router,
             id_chooser: routing.id_chooser,
@@ -447,14 +463,118 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
-        let started = std::time::Instant::now();
-        let mut conn = self.raw_checkout(index, timeout)?;
+        let started = Instant::now();
+        let mut conn = match self.stash_of(index) {
+            Some(physical) => self.shared_checkout(index, physical, timeout)?,
+            None => self.raw_checkout(index, timeout)?,
+        };
         let wait = started.elapsed();
         let switched = match &self.inner.slots[index].namespace {
             Some(namespace) => self.switch_to(index, namespace, &mut conn)?,
             None => false,
         };
         Ok((conn, Checkout { wait, switched }))
+    }
+
+    /// The physical pool whose stash serves the shard at `index`: a logical shard on a
+    /// pool that does not test connections on checkout (a stashed connection skips r2d2,
+    /// and so its test).
+    fn stash_of(&self, index: usize) -> Option<usize> {
+        let slot = &self.inner.slots[index];
+        let physical = slot.pool;
+        (slot.namespace.is_some() && !self.inner.pools[physical].test_on_check_out())
+            .then_some(physical)
+    }
+
+    /// A connection of a shared pool for the shard at `index`, preferring one already on
+    /// its namespace: a stashed one for this shard, else an idle one from r2d2, else one
+    /// stashed for another shard; else it waits for r2d2, looking at the stash again
+    /// every few milliseconds, up to the timeout.
+    fn shared_checkout(
+        &self,
+        index: usize,
+        physical: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ShardPooledConnection<Conn>> {
+        if let Some(conn) = self.unstash(physical, Some(index)) {
+            return Ok(conn);
+        }
+        let pool = &self.inner.pools[physical];
+        let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(conn) = pool.try_get() {
+                return Ok(conn);
+            }
+            if let Some(conn) = self.unstash(physical, None) {
+                return Ok(conn);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match pool.get_timeout(left.min(Duration::from_millis(10))) {
+                Ok(conn) => return Ok(conn),
+                Err(source) if left <= Duration::from_millis(10) => {
+                    return Err(Error::PoolTimeout {
+                        shard: self.inner.ids[index].clone(),
+                        timeout,
+                        source: self.inner.redactors[physical].error(&source),
+                    })
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Takes a stashed connection of `physical`: the newest for `shard`, or with `None`
+    /// the newest for any shard. Stale ones go back to r2d2 on the way.
+    fn unstash(
+        &self,
+        physical: usize,
+        shard: Option<usize>,
+    ) -> Option<ShardPooledConnection<Conn>> {
+        let mut stash = self.inner.stashes[physical]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let idle = self.inner.pools[physical]
+            .idle_timeout()
+            .map_or(STASH_IDLE, |t| t.min(STASH_IDLE));
+        stash.retain(|s| s.since.elapsed() < idle);
+        let position = match shard {
+            Some(shard) => stash.iter().rposition(|s| s.shard == shard)?,
+            None => stash.len().checked_sub(1)?,
+        };
+        Some(stash.remove(position).conn)
+    }
+
+    /// Hands back a connection a statement for the shard at `index` used: kept on its
+    /// namespace for that shard's next statement (logical shards), or returned to r2d2.
+    /// A connection that is broken or inside a transaction always goes back to r2d2,
+    /// which drops it.
+    pub(crate) fn give_back(&self, index: usize, mut conn: ShardPooledConnection<Conn>) {
+        let Some(physical) = self.stash_of(index) else {
+            return;
+        };
+        if diesel::r2d2::R2D2Connection::is_broken(&mut *conn)
+            || PooledConnection::extensions(&conn)
+                .get::<CurrentNamespace>()
+                .is_none()
+        {
+            return;
+        }
+        let mut stash = self.inner.stashes[physical]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        stash.push(Stashed {
+            shard: index,
+            conn,
+            since: Instant::now(),
+        });
+        // Never keep more than the pool may hold minus one, so that r2d2 always has a
+        // connection to give (or to open) while some are stashed.
+        let keep = self.inner.pools[physical].max_size().saturating_sub(1) as usize;
+        if stash.len() > keep {
+            let excess = stash.len() - keep;
+            stash.drain(..excess);
+        }
     }
 
     /// A connection for migrating a shard: a logical shard's namespace is created first.
