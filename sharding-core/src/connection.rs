@@ -58,6 +58,14 @@ impl<Conn: ShardBackend> fmt::Debug for ShardedConnection<Conn> {
     }
 }
 
+/// Gives every held connection back: a logical shard's stays on its namespace for the
+/// pool's next statement for that shard.
+impl<Conn: ShardBackend> Drop for ShardedConnection<Conn> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 impl<Conn: ShardBackend> ShardedConnection<Conn> {
     pub(crate) fn new(pool: ShardedPool<Conn>) -> Self {
         let held = pool.shard_ids().iter().map(|_| None).collect();
@@ -80,7 +88,9 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
 
     /// Returns every held connection to its pool.
     pub fn release(&mut self) {
-        self.held.iter_mut().for_each(|c| *c = None);
+        for index in 0..self.held.len() {
+            self.release_at(index);
+        }
     }
 
     /// Whether this unit of work holds a connection to the shard at `index`.
@@ -90,7 +100,9 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
 
     /// Returns the connection to the shard at `index`, if held, to its pool.
     pub(crate) fn release_at(&mut self, index: usize) {
-        self.held[index] = None;
+        if let Some(conn) = self.held[index].take() {
+            self.pool.give_back(index, conn);
+        }
     }
 
     /// The held connection to the shard at `index`, checked out (waiting at most

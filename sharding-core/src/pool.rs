@@ -283,9 +283,22 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// The r2d2 pool of one shard (for its [`state`](Pool::state), say). A logical
-    /// shard's pool is shared with the other logical shards on it.
+    /// shard's pool is shared with the other logical shards on it, and its `state()`
+    /// counts the idle connections kept on a namespace ([`kept_idle`](Self::kept_idle))
+    /// as in use.
     pub fn shard_pool(&self, shard: &str) -> Result<&ShardPool<Conn>> {
         Ok(&self.inner.pools[self.inner.slots[self.shard_index(shard)?].pool])
+    }
+
+    /// How many idle connections of `shard`'s pool are kept aside on the namespace of the
+    /// logical shard they last served (0 for a physical shard). They serve the next
+    /// statements without a switch, and go back to r2d2 after 60 s unused.
+    pub fn kept_idle(&self, shard: &str) -> Result<usize> {
+        let physical = self.inner.slots[self.shard_index(shard)?].pool;
+        let stash = self.inner.stashes[physical]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(stash.len())
     }
 
     /// The schema or database of a logical shard, `None` for a physical shard.

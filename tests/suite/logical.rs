@@ -308,3 +308,22 @@ fn a_unit_of_work_too_big_for_its_shared_pool_fails_at_once() {
         0
     );
 }
+
+/// Statements for different logical shards interleaved through one shared pool: each
+/// shard keeps a connection on its namespace, so after the first statement per shard
+/// nothing is switched.
+#[test]
+fn interleaved_shards_on_a_shared_pool_keep_their_connections_on_their_namespaces() {
+    let shards = Shards::with(2, |b| b.max_size(4).min_idle(Some(2)));
+    let pool = &shards.pool;
+    let before = pool.namespace_switches();
+    for _ in 0..10 {
+        assert!(ids_on(pool, "s0").unwrap().is_empty());
+        assert!(ids_on(pool, "s1").unwrap().is_empty());
+    }
+    let switches = pool.namespace_switches() - before;
+    assert!(
+        switches <= 2,
+        "{switches} switches for 20 interleaved statements"
+    );
+}
