@@ -213,20 +213,17 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 work.push((index, (item, checkout, conn)));
             }
         }
-        results.extend(run_until_failure(work, options, &|index,
-                                                          (
-            item,
-            checkout,
-            conn,
-        )| {
-            let statement = Statement {
-                index,
-                operation: Operation::Query,
-                checkout,
-                timeout: options.timeout,
+        let run_one =
+            |index, (item, checkout, conn): (T, Checkout, &mut ShardPooledConnection<Conn>)| {
+                let statement = Statement {
+                    index,
+                    operation: Operation::Query,
+                    checkout,
+                    timeout: options.timeout,
+                };
+                executor::run(&pool, statement, &mut **conn, rows, |conn| job(item, conn))
             };
-            executor::run(&pool, statement, &mut **conn, rows, |conn| job(item, conn))
-        }));
+        results.extend(run_until_failure(work, options, &run_one));
         self.release_broken();
         results.sort_by_key(|(index, _)| *index);
         results
