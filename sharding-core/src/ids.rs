@@ -475,9 +475,10 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_stopped_clock_fails_instead_of_waiting_forever() {
-        let (clock, _time) = manual(DEFAULT_EPOCH_MS + 5);
+    /// A generator (fail-fast clock policy, 16 ids per millisecond) whose millisecond
+    /// is used up, and the hand of its clock.
+    fn used_up_millisecond() -> (ShardEncodedIds, Arc<AtomicU64>) {
+        let (clock, time) = manual(DEFAULT_EPOCH_MS + 5);
         let layout = IdLayout::new(51, 8, 0, 4, DEFAULT_EPOCH_MS).unwrap();
         let ids = ShardEncodedIds::new(layout, 0)
             .unwrap()
@@ -486,6 +487,12 @@ mod tests {
         for _ in 0..16 {
             ids.generate(0).unwrap();
         }
+        (ids, time)
+    }
+
+    #[test]
+    fn a_stopped_clock_fails_instead_of_waiting_forever() {
+        let (ids, _time) = used_up_millisecond();
         assert!(matches!(
             ids.generate(0),
             Err(Error::IdOverflow {
@@ -497,15 +504,7 @@ mod tests {
 
     #[test]
     fn a_clock_stepping_back_while_waiting_follows_the_policy() {
-        let (clock, time) = manual(DEFAULT_EPOCH_MS + 5);
-        let layout = IdLayout::new(51, 8, 0, 4, DEFAULT_EPOCH_MS).unwrap();
-        let ids = ShardEncodedIds::new(layout, 0)
-            .unwrap()
-            .with_clock(clock)
-            .on_clock_backwards(ClockBackwards::Fail);
-        for _ in 0..16 {
-            ids.generate(0).unwrap();
-        }
+        let (ids, time) = used_up_millisecond();
         let mover = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             time.store(DEFAULT_EPOCH_MS + 3, Ordering::SeqCst);
