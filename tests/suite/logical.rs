@@ -277,7 +277,6 @@ fn a_unit_of_work_too_big_for_its_shared_pool_fails_at_once() {
         b.max_size(2)
             .connection_timeout(std::time::Duration::from_secs(120))
     });
-    let started = std::time::Instant::now();
     let mut work = shards.pool.get();
     let err = orders::table
         .count()
@@ -295,9 +294,8 @@ fn a_unit_of_work_too_big_for_its_shared_pool_fails_at_once() {
             failure.error
         );
     }
+    // PoolTooSmall rather than PoolTimeout: it refused before waiting for a connection.
     assert!(err.to_string().contains("max_size"), "{err}");
-    // It did not wait for the 120 s checkout timeout (a watchdog, not a speed test).
-    assert!(started.elapsed() < std::time::Duration::from_secs(60));
     // Through the pool, each connection goes back after its statement: it works.
     assert_eq!(
         orders::table
