@@ -97,10 +97,7 @@ fn run_on_pool<Conn: ShardBackend, R>(
     rows: fn(&R) -> Option<usize>,
     f: impl FnOnce(&mut Conn) -> QueryResult<R>,
 ) -> Result<R> {
-    let started = std::time::Instant::now();
-    let (mut conn, checkout) = pool.checkout_timed(index, timeout).inspect_err(|e| {
-        executor::checkout_failed(pool, index, Operation::Query, started.elapsed(), e);
-    })?;
+    let (mut conn, checkout) = executor::checkout(pool, index, Operation::Query, timeout)?;
     let statement = Statement {
         index,
         operation: Operation::Query,

@@ -246,10 +246,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         missing.dedup_by_key(|(index, _)| *index);
         let pool = self.pool.clone();
         let checked_out = run_items(missing, Parallelism::Parallel(None), &|index, ()| {
-            let started = std::time::Instant::now();
-            pool.checkout_timed(index, timeout).inspect_err(|e| {
-                executor::checkout_failed(&pool, index, Operation::Query, started.elapsed(), e);
-            })
+            executor::checkout(&pool, index, Operation::Query, timeout)
         });
         let mut fresh: Vec<Option<Result<Checkout>>> = self.held.iter().map(|_| None).collect();
         for (index, result) in checked_out {

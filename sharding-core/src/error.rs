@@ -409,12 +409,18 @@ impl std::error::Error for ShardFailure {
 /// assert_eq!(err.to_string(), "query on shard `s0` failed");
 /// assert_eq!(error_chain(&err), "query on shard `s0` failed: Record not found");
 /// ```
+///
+/// A cause whose text its error already printed (errors of other crates often do both)
+/// is not printed again.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

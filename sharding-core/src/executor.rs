@@ -11,6 +11,7 @@ use diesel::QueryResult;
 use crate::backend::drop_if_disconnected;
 use crate::events::{Operation, Outcome, ShardEvent};
 use crate::fanout::exec::with_statement_timeout;
+use crate::pool::ShardPooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
 
 /// How the connection a statement runs on was obtained.
@@ -156,6 +157,20 @@ where
     });
     probe.finish(pool, result.as_ref().map(rows).map_err(Some));
     result
+}
+
+/// Checks a connection to the shard at `index` out of the pool for one `operation`,
+/// reporting the operation as failed when no connection could be had.
+pub(crate) fn checkout<Conn: ShardBackend>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    operation: Operation,
+    timeout: Option<Duration>,
+) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
+    let started = Instant::now();
+    pool.checkout_timed(index, timeout).inspect_err(|e| {
+        checkout_failed(pool, index, operation, started.elapsed(), e);
+    })
 }
 
 /// Reports a statement that never ran because no connection could be had.

@@ -209,10 +209,7 @@ impl BlockIds {
             })?;
         // `name` is a validated identifier and the rest are integers: nothing to escape.
         let (name, block) = (self.name.as_str(), self.block);
-        let started = std::time::Instant::now();
-        let (mut conn, checkout) = pool.checkout_timed(position, None).inspect_err(|e| {
-            executor::checkout_failed(pool, position, Operation::IdBlock, started.elapsed(), e);
-        })?;
+        let (mut conn, checkout) = executor::checkout(pool, position, Operation::IdBlock, None)?;
         let probe = Probe::start(pool, position, Operation::IdBlock, checkout);
         let reserve = |conn: &mut Conn| {
             conn.transaction(|conn| {

@@ -526,11 +526,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
             match pool.get_timeout(left.min(Duration::from_millis(10))) {
                 Ok(conn) => return Ok(conn),
                 Err(source) if left <= Duration::from_millis(10) => {
-                    return Err(Error::PoolTimeout {
-                        shard: self.inner.ids[index].clone(),
-                        timeout,
-                        source: self.inner.redactors[physical].error(&source),
-                    })
+                    return Err(self.pool_timeout(index, timeout, &source))
                 }
                 Err(_) => continue,
             }
@@ -683,11 +679,23 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         let pool = &self.inner.pools[physical];
         let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
         pool.get_timeout(timeout)
-            .map_err(|source| Error::PoolTimeout {
-                shard: self.inner.ids[index].clone(),
-                timeout,
-                source: self.inner.redactors[physical].error(&source),
-            })
+            .map_err(|source| self.pool_timeout(index, timeout, &source))
+    }
+
+    /// The error of a checkout for the shard at `index` that waited `timeout` in vain,
+    /// with r2d2's message (secrets masked).
+    fn pool_timeout(
+        &self,
+        index: usize,
+        timeout: Duration,
+        source: &diesel::r2d2::PoolError,
+    ) -> Error {
+        let physical = self.inner.slots[index].pool;
+        Error::PoolTimeout {
+            shard: self.inner.ids[index].clone(),
+            timeout,
+            source: self.inner.redactors[physical].error(source),
+        }
     }
 
     /// Makes sure a connection held for the shard at `index` (by a unit of work) is on

@@ -87,17 +87,7 @@ impl Redactor {
 
     /// An error whose message is `error`'s (and its sources'), redacted.
     pub(crate) fn error(&self, error: &dyn std::error::Error) -> RedactedError {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        RedactedError(self.redact(&message))
+        RedactedError(self.redact(&crate::error_chain(error)))
     }
 }
 
