@@ -3,8 +3,8 @@
 use diesel::QueryResult;
 
 use crate::events::Operation;
-use crate::executor::{self, Statement};
-use crate::fanout::exec::{run_until_failure, RunOptions};
+use crate::executor::{self, CallSettings, Job, Statement, Task};
+use crate::fanout::exec::RunOptions;
 use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
 
 mod sealed {
@@ -45,17 +45,20 @@ pub trait ShardAccess: sealed::Sealed {
         f: impl FnOnce(&mut Self::Connection) -> QueryResult<R>,
     ) -> Result<R>;
 
-    /// Runs `job` once per item, on the shard at the item's index, as `options` say
-    /// (in parallel or not, time-limited or not). Results come back in shard order.
+    /// Runs each job on the shard at its index, as `options` say (in parallel or
+    /// not, under a deadline or not). Results come back in the jobs' order; under
+    /// fail-fast, jobs after the first failure may have none.
     #[doc(hidden)]
-    fn run_many<T: Send, R: Send>(
+    fn run_jobs<R: Send + 'static>(
         &mut self,
-        items: Vec<(usize, T)>,
+        jobs: Vec<(usize, Job<Self::Connection, R>)>,
         options: RunOptions,
         rows: fn(&R) -> Option<usize>,
-        job: &(dyn Fn(T, &mut Self::Connection) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)>;
 }
+
+/// The Diesel backend of the shards a [`ShardAccess`] reaches (`Pg`, `Mysql`, `Sqlite`).
+pub type BackendOf<A> = <<A as ShardAccess>::Connection as diesel::Connection>::Backend;
 
 impl<Conn: ShardBackend> sealed::Sealed for &ShardedPool<Conn> {}
 
@@ -75,17 +78,29 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         run_on_pool(self, index, None, rows, f)
     }
 
-    fn run_many<T: Send, R: Send>(
+    fn run_jobs<R: Send + 'static>(
         &mut self,
-        items: Vec<(usize, T)>,
+        jobs: Vec<(usize, Job<Conn, R>)>,
         options: RunOptions,
         rows: fn(&R) -> Option<usize>,
-        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
-        let pool: &ShardedPool<Conn> = self;
-        run_until_failure(items, options, &|index, item| {
-            run_on_pool(pool, index, options.timeout, rows, |conn| job(item, conn))
-        })
+        let tasks = jobs
+            .into_iter()
+            .map(|(index, job)| Task {
+                index,
+                held: None,
+                job,
+            })
+            .collect();
+        let settings = CallSettings {
+            operation: Operation::Query,
+            options,
+            keep: false,
+        };
+        executor::run_tasks(self, tasks, settings, rows, &mut Vec::new())
+            .into_iter()
+            .map(|done| (done.index, done.result))
+            .collect()
     }
 }
 
@@ -127,13 +142,12 @@ impl<Conn: ShardBackend> ShardAccess for &mut ShardedConnection<Conn> {
         ShardedConnection::run_at(self, index, Operation::Query, rows, f)
     }
 
-    fn run_many<T: Send, R: Send>(
+    fn run_jobs<R: Send + 'static>(
         &mut self,
-        items: Vec<(usize, T)>,
+        jobs: Vec<(usize, Job<Conn, R>)>,
         options: RunOptions,
         rows: fn(&R) -> Option<usize>,
-        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
-        ShardedConnection::run_many(self, items, options, rows, job)
+        ShardedConnection::run_jobs(self, jobs, options, rows)
     }
 }

@@ -1,8 +1,10 @@
 //! What a database backend must provide to hold shards.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::LoadConnection;
+use diesel::query_builder::QueryFragment;
 use diesel::connection::TransactionManager;
 use diesel::r2d2::R2D2Connection;
 use diesel::result::DatabaseErrorKind;
@@ -114,6 +116,41 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
             "this backend has no logical shards".into(),
         ))
     }
+
+    /// Collects `statement` into its SQL text and owned bind values, so that it can run
+    /// on a worker thread (see [`OwnedQuery`](crate::OwnedQuery)). The built-in backends
+    /// use Diesel's `CollectedQuery`; the default says the backend cannot, so that
+    /// fan-outs and calls with a deadline fail on it with that message.
+    #[doc(hidden)]
+    fn collect_statement<T: QueryFragment<Self::Backend> + ?Sized>(
+        statement: &T,
+        types: Box<dyn TypeLookup>,
+    ) -> QueryResult<Arc<dyn QueryFragment<Self::Backend> + Send + Sync>> {
+        let _ = (statement, types);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend cannot collect statements for worker threads: implement \
+             `ShardBackend::collect_statement`"
+                .into(),
+        ))
+    }
+
+    /// The ids of the user-defined type `name` (in `schema`) and of its array type, for
+    /// [`collect_statement`](Self::collect_statement). Only PostgreSQL has any.
+    #[doc(hidden)]
+    fn lookup_type(conn: &mut Self, name: &str, schema: Option<&str>) -> QueryResult<(u32, u32)> {
+        let _ = (conn, name, schema);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend has no user-defined types".into(),
+        ))
+    }
+}
+
+/// Looks up user-defined types (PostgreSQL) for a statement being collected into an
+/// [`OwnedQuery`](crate::OwnedQuery). Not public API.
+#[doc(hidden)]
+pub trait TypeLookup {
+    /// The type's id and its array type's id, or `None` if it cannot be looked up.
+    fn lookup(&mut self, name: &str, schema: Option<&str>) -> Option<(u32, u32)>;
 }
 
 /// Marks `conn` broken, so that r2d2 drops it when it is returned instead of handing it
@@ -194,10 +231,14 @@ pub(crate) fn invalid_namespace(name: &str) -> Option<&'static str> {
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
+    use std::sync::Arc;
+
     use diesel::connection::SimpleConnection;
+    use diesel::query_builder::QueryFragment;
+    use diesel::sqlite::Sqlite;
     use diesel::{Connection, QueryResult, SqliteConnection};
 
-    use super::ShardBackend;
+    use super::{ShardBackend, TypeLookup};
 
     const EXISTS: &str = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
                           AND name = 'diesel_sharding_shard_position'";
@@ -248,17 +289,39 @@ mod sqlite {
         fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
             super::write_position(conn, EXISTS, position)
         }
+
+        fn collect_statement<T: QueryFragment<Sqlite> + ?Sized>(
+            statement: &T,
+            _types: Box<dyn TypeLookup>,
+        ) -> QueryResult<Arc<dyn QueryFragment<Sqlite> + Send + Sync>> {
+            crate::executor::collect_with::<Sqlite, _>(statement, &mut ())
+        }
     }
 }
 
 #[cfg(feature = "postgres")]
 mod postgres {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use diesel::connection::SimpleConnection;
+    use diesel::pg::{Pg, PgMetadataLookup, PgTypeMetadata};
+    use diesel::query_builder::QueryFragment;
     use diesel::{PgConnection, QueryResult};
 
-    use super::ShardBackend;
+    use super::{ShardBackend, TypeLookup};
+
+    /// Diesel's type lookup, answered from the pool's lookups for one shard.
+    struct Types(Box<dyn TypeLookup>);
+
+    impl PgMetadataLookup for Types {
+        fn lookup_type(&mut self, type_name: &str, schema: Option<&str>) -> PgTypeMetadata {
+            // On failure the pool keeps the error and fails the collection with it; the
+            // placeholder never reaches a server.
+            let (oid, array_oid) = self.0.lookup(type_name, schema).unwrap_or((0, 0));
+            PgTypeMetadata::new(oid, array_oid)
+        }
+    }
 
     /// In the current schema only (a logical shard's), not anywhere on the search path.
     const EXISTS: &str = "SELECT COUNT(*) FROM pg_catalog.pg_tables \
@@ -318,17 +381,41 @@ mod postgres {
         fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
             super::write_position(conn, EXISTS, position)
         }
+
+        fn collect_statement<T: QueryFragment<Pg> + ?Sized>(
+            statement: &T,
+            types: Box<dyn TypeLookup>,
+        ) -> QueryResult<Arc<dyn QueryFragment<Pg> + Send + Sync>> {
+            crate::executor::collect_with::<Pg, _>(statement, &mut Types(types))
+        }
+
+        fn lookup_type(
+            conn: &mut Self,
+            name: &str,
+            schema: Option<&str>,
+        ) -> QueryResult<(u32, u32)> {
+            let metadata = PgMetadataLookup::lookup_type(conn, name, schema);
+            let failed = |e: &dyn std::error::Error| {
+                diesel::result::Error::QueryBuilderError(e.to_string().into())
+            };
+            let oid = metadata.oid().map_err(|e| failed(&e))?;
+            let array_oid = metadata.array_oid().map_err(|e| failed(&e))?;
+            Ok((oid, array_oid))
+        }
     }
 }
 
 #[cfg(feature = "mysql")]
 mod mysql {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use diesel::connection::{CacheSize, SimpleConnection};
+    use diesel::mysql::Mysql;
+    use diesel::query_builder::QueryFragment;
     use diesel::{Connection, MysqlConnection, QueryResult};
 
-    use super::ShardBackend;
+    use super::{ShardBackend, TypeLookup};
 
     const EXISTS: &str = "SELECT COUNT(*) FROM information_schema.tables \
                           WHERE table_schema = DATABASE() \
@@ -418,6 +505,13 @@ mod mysql {
 
         fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
             super::write_position(conn, EXISTS, position)
+        }
+
+        fn collect_statement<T: QueryFragment<Mysql> + ?Sized>(
+            statement: &T,
+            _types: Box<dyn TypeLookup>,
+        ) -> QueryResult<Arc<dyn QueryFragment<Mysql> + Send + Sync>> {
+            crate::executor::collect_with::<Mysql, _>(statement, &mut ())
         }
     }
 }

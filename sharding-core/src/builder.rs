@@ -10,7 +10,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use crate::backend::invalid_namespace;
 use crate::events::{HandleEvent, NopEventHandler};
-use crate::pool::{PoolInner, Routing, ShardPool, ShardSlot};
+use crate::pool::{Execution, PoolInner, Routing, ShardPool, ShardSlot};
 use crate::redact::Redactor;
 use crate::{
     AllCandidates, BoxError, Error, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend,
@@ -57,6 +57,8 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     /// Values to mask in every message, besides the URLs' own passwords.
     secrets: Redactor,
     events: Box<dyn HandleEvent>,
+    worker_threads: Option<usize>,
+    default_timeout: Option<Duration>,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -103,6 +105,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             encoded_ids: None,
             secrets: Redactor::default(),
             events: Box::new(NopEventHandler),
+            worker_threads: None,
+            default_timeout: None,
             _conn: PhantomData,
         }
     }
@@ -279,6 +283,29 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Sets how many worker threads the pool keeps at most for running shards in
+    /// parallel (fan-outs, `for_keys`, id searches, a unit of work's checkouts) and for
+    /// calls with a deadline. Threads start when first needed and are kept: no call
+    /// starts a thread of its own. A worker stuck on a stalled shard past its caller's
+    /// deadline is replaced while it is stuck (at most 64 replacements at once).
+    ///
+    /// Defaults to the number of connections all shards' pools may hold together (the
+    /// most statements that can run at once), at most 256. Must be 1 to 4096.
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = Some(threads);
+        self
+    }
+
+    /// Sets the deadline of every call that sets none of its own (routed queries,
+    /// fan-outs, `for_keys`, [`transaction_within`](crate::ShardedPool::transaction_within)
+    /// without a limit): see [`Routed::timeout`](crate::Routed::timeout) for what a
+    /// deadline promises. Defaults to none: calls wait as long as the server and the
+    /// network take. Must be above zero and at most [`MAX_TIME_LIMIT`].
+    pub fn default_timeout(mut self, limit: Duration) -> Self {
+        self.default_timeout = Some(limit);
+        self
+    }
+
     /// Declares `value` secret: it is masked (`***`) in every error message and log line
     /// of the pool, like the passwords of the shards' URLs. For values that reach a URL
     /// some other way than its password, such as a token in a query parameter.
@@ -360,7 +387,14 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             insert_batch_rows: self.insert_batch_rows,
             events: self.events,
         };
-        let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing));
+        let connections: usize = pools.iter().map(|(p, _)| p.max_size() as usize).sum();
+        let execution = Execution {
+            worker_threads: self
+                .worker_threads
+                .unwrap_or_else(|| connections.clamp(1, DEFAULT_MAX_WORKERS)),
+            default_timeout: self.default_timeout,
+        };
+        let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing, execution));
         if connect_now {
             pool.check_positions()?;
         }
@@ -373,6 +407,20 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             return Err(Error::NoShards);
         }
         self.settings.check()?;
+        if let Some(threads) = self.worker_threads {
+            check_worker_threads(threads).map_err(|reason| Error::InvalidSetting {
+                setting: "worker_threads",
+                reason,
+            })?;
+        }
+        if let Some(limit) = self.default_timeout {
+            check_time_limit(limit, "leave it unset for no deadline").map_err(|reason| {
+                Error::InvalidSetting {
+                    setting: "default_timeout",
+                    reason,
+                }
+            })?;
+        }
         let mut pool_names = HashSet::new();
         for (name, url) in &self.shared_pools {
             let label = ShardId::from(format!("pool {name}"));
@@ -450,6 +498,23 @@ pub const MAX_POOL_SIZE: u32 = 10_000;
 /// The longest time limit a pool accepts (one year): longer ones would overflow the clock
 /// arithmetic of the pool.
 pub const MAX_TIME_LIMIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The default most worker threads of a pool.
+const DEFAULT_MAX_WORKERS: usize = 256;
+
+/// The most worker threads a pool accepts.
+pub(crate) const MAX_WORKER_THREADS: usize = 4096;
+
+/// What is wrong with a `worker_threads` setting, if anything.
+pub(crate) fn check_worker_threads(threads: usize) -> std::result::Result<(), String> {
+    match threads {
+        0 => Err("must be at least 1: fan-outs and deadlines need a thread to run on".into()),
+        n if n > MAX_WORKER_THREADS => Err(format!(
+            "is {n}, above the limit of {MAX_WORKER_THREADS} threads: use fewer"
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// What is wrong with `max_size`, if anything.
 pub(crate) fn check_max_size(max_size: u32) -> std::result::Result<(), String> {

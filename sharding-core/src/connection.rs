@@ -13,10 +13,10 @@ use diesel::QueryResult;
 
 use crate::backend::{drop_if_disconnected, mark_broken};
 use crate::events::Operation;
-use crate::executor::{self, Checkout, Probe, Statement};
-use crate::fanout::exec::{run_items, run_until_failure, Parallelism, RunOptions};
+use crate::executor::{self, CallSettings, Checkout, Done, Job, Probe, Statement, Task};
+use crate::fanout::exec::RunOptions;
 use crate::model::TableOf;
-use crate::pool::{forget_namespace, ShardPooledConnection};
+use crate::pool::{hand_out, ShardPooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -167,26 +167,28 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             Some(operation) => self.checked_out_for(index, operation, None)?,
             None => self.checked_out_within(index, None)?,
         };
-        forget_namespace(conn);
+        if let Err(e) = hand_out(conn) {
+            self.held[index] = None;
+            return Err(Error::on_shard(self.pool.id(index))(e));
+        }
+        let conn = self.held[index].as_mut().ok_or(Error::NoShards)?;
         Ok((conn, checkout))
     }
 
-    /// Runs `job` per item on this unit of work's connections, checking out the missing
-    /// ones first; in parallel across shards when `options` allow.
-    pub(crate) fn run_many<T: Send, R: Send>(
+    /// Runs each job on this unit of work's connection to its shard; the missing
+    /// connections are checked out by the jobs themselves, in parallel when `options`
+    /// allow (so touching N shards costs one checkout wait, not N in a row), and kept.
+    pub(crate) fn run_jobs<R: Send + 'static>(
         &mut self,
-        items: Vec<(usize, T)>,
+        jobs: Vec<(usize, Job<Conn, R>)>,
         options: RunOptions,
         rows: fn(&R) -> Option<usize>,
-        job: &(dyn Fn(T, &mut Conn) -> QueryResult<R> + Sync),
     ) -> Vec<(usize, Result<R>)> {
-        let mut results = Vec::with_capacity(items.len());
-        let mut ready = Vec::with_capacity(items.len());
-        let wanted: Vec<usize> = items.iter().map(|(index, _)| *index).collect();
+        let wanted: Vec<usize> = jobs.iter().map(|(index, _)| *index).collect();
         if let Some((shards, max_size)) = self.pool_too_small(&wanted) {
             // Every shard asked fails at once, instead of waiting for connections that
             // cannot come while this unit of work holds the others.
-            return items
+            return jobs
                 .into_iter()
                 .map(|(index, _)| {
                     let error = Error::PoolTooSmall {
@@ -197,74 +199,48 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 })
                 .collect();
         }
-        let checkouts = self.check_out_all(&wanted, options.timeout);
-        for ((index, item), checkout) in items.into_iter().zip(checkouts) {
-            match checkout {
-                Ok(checkout) => ready.push((index, (item, checkout))),
-                Err(e) => results.push((index, Err(e))),
-            }
-        }
+        let tasks = jobs
+            .into_iter()
+            .map(|(index, job)| Task {
+                index,
+                held: self.held[index].take(),
+                job,
+            })
+            .collect();
+        let settings = CallSettings {
+            operation: Operation::Query,
+            options,
+            keep: true,
+        };
         let pool = self.pool.clone();
-        let mut conns: Vec<Option<&mut ShardPooledConnection<Conn>>> =
-            self.held.iter_mut().map(Option::as_mut).collect();
-        let mut work = Vec::with_capacity(ready.len());
-        for (index, (item, checkout)) in ready {
-            if let Some(conn) = conns[index].take() {
-                work.push((index, (item, checkout, conn)));
+        let mut unused = Vec::new();
+        let done = executor::run_tasks(&pool, tasks, settings, rows, &mut unused);
+        let mut results = Vec::with_capacity(done.len());
+        for Done {
+            index,
+            result,
+            conn,
+        } in done
+        {
+            if let Some(conn) = conn {
+                self.keep(index, conn);
             }
+            results.push((index, result));
         }
-        let run_one =
-            |index, (item, checkout, conn): (T, Checkout, &mut ShardPooledConnection<Conn>)| {
-                let statement = Statement {
-                    index,
-                    operation: Operation::Query,
-                    checkout,
-                    timeout: options.timeout,
-                };
-                executor::run(&pool, statement, &mut **conn, rows, |conn| job(item, conn))
-            };
-        results.extend(run_until_failure(work, options, &run_one));
+        for (index, conn) in unused {
+            self.keep(index, conn);
+        }
         self.release_broken();
-        results.sort_by_key(|(index, _)| *index);
         results
     }
 
-    /// Makes sure this unit of work holds a connection to each of the `wanted` shards
-    /// (one per item, in order): the missing ones are checked out in parallel, so that
-    /// touching N shards costs one checkout wait, not N in a row.
-    fn check_out_all(
-        &mut self,
-        wanted: &[usize],
-        timeout: Option<Duration>,
-    ) -> Vec<Result<Checkout>> {
-        let mut missing: Vec<(usize, ())> = wanted
-            .iter()
-            .filter(|index| !self.holds(**index))
-            .map(|index| (*index, ()))
-            .collect();
-        missing.sort_unstable_by_key(|(index, _)| *index);
-        missing.dedup_by_key(|(index, _)| *index);
-        let pool = self.pool.clone();
-        let checked_out = run_items(missing, Parallelism::Parallel(None), &|index, ()| {
-            executor::checkout(&pool, index, Operation::Query, timeout)
-        });
-        let mut fresh: Vec<Option<Result<Checkout>>> = self.held.iter().map(|_| None).collect();
-        for (index, result) in checked_out {
-            fresh[index] = Some(result.map(|(conn, checkout)| {
-                self.held[index] = Some(conn);
-                checkout
-            }));
+    /// Keeps `conn` as this unit of work's connection to the shard at `index` (a
+    /// second one goes back to the pool).
+    fn keep(&mut self, index: usize, conn: ShardPooledConnection<Conn>) {
+        match &self.held[index] {
+            Some(_) => self.pool.give_back(index, conn),
+            None => self.held[index] = Some(conn),
         }
-        wanted
-            .iter()
-            .map(|index| match fresh[*index].take() {
-                Some(result) => result,
-                // Held already: make sure it is on its namespace.
-                None => self
-                    .checked_out_for(*index, Operation::Query, timeout)
-                    .map(|(_, checkout)| checkout),
-            })
-            .collect()
     }
 
     /// The shards and the `max_size` of a physical pool that cannot hold every
@@ -324,7 +300,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             checkout,
             timeout: None,
         };
-        let result = executor::run(&pool, statement, &mut **conn, rows, f);
+        let result = executor::run(&pool, statement, conn, rows, f);
         if result.is_err() {
             self.release_broken();
         }

@@ -170,6 +170,23 @@ pub enum Error {
         source: crate::RedactedError,
     },
 
+    /// A shard did not answer within the call's deadline (its `.timeout(..)`, or the
+    /// pool's [`default_timeout`](crate::ShardedPoolBuilder::default_timeout)). The
+    /// caller got this error at the deadline even if the network to the shard stalled;
+    /// the statement was abandoned, and its connection is discarded rather than reused.
+    /// Whether the statement took effect on the shard is not known: a write may have
+    /// committed just before the deadline.
+    #[error(
+        "shard `{shard}` did not answer within {limit:?}: the statement was abandoned and its \
+         connection discarded; check that the shard is reachable, or raise the timeout"
+    )]
+    Timeout {
+        /// The shard that did not answer.
+        shard: ShardId,
+        /// The deadline that ran out.
+        limit: Duration,
+    },
+
     /// A unit of work needs more connections at once from one pool than the pool may
     /// hold: several logical shards on one shared pool, each kept by the unit of work.
     /// Nothing waited: it would have waited for connections that cannot come.
@@ -452,6 +469,7 @@ impl Error {
             | Error::InvalidIdentifier { shard, .. }
             | Error::Connect { shard, .. }
             | Error::PoolTimeout { shard, .. }
+            | Error::Timeout { shard, .. }
             | Error::Query { shard, .. }
             | Error::PartialInsert { shard, .. }
             | Error::InsertOutcomeUnknown { shard, .. }

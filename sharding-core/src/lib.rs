@@ -88,7 +88,8 @@ mod router;
 mod shard_id;
 mod sharded;
 
-pub use access::ShardAccess;
+pub use access::{BackendOf, ShardAccess};
+pub use executor::OwnedQuery;
 pub use backend::ShardBackend;
 pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 #[cfg(feature = "config")]

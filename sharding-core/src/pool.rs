@@ -15,6 +15,7 @@ use diesel_migrations::MigrationHarness;
 
 use crate::backend::mark_broken;
 use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
+use crate::executor::workers::Workers;
 use crate::executor::Checkout;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
@@ -46,7 +47,16 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     events: Box<dyn HandleEvent>,
     /// Per shard, in pool order.
     counters: Vec<ShardCounters>,
+    /// The threads fan-outs and statements with a deadline run on.
+    workers: Workers,
+    /// The deadline of calls that set none of their own.
+    default_timeout: Option<Duration>,
+    /// User-defined types' ids (PostgreSQL), per shard, name and schema.
+    type_ids: Mutex<HashMap<TypeKey, (u32, u32)>>,
 }
+
+/// A user-defined type of one shard: shard position, schema, name.
+type TypeKey = (usize, Option<String>, String);
 
 /// Where one shard lives: a physical pool, and for a logical shard its namespace there.
 pub(crate) struct ShardSlot {
@@ -79,10 +89,29 @@ const STASH_IDLE: Duration = Duration::from_secs(60);
 /// extensions so that it lives exactly as long as the physical connection.
 struct CurrentNamespace(Arc<str>);
 
-/// Forgets which namespace `conn` is on, before user code gets it in hand: the code may
-/// switch it (`SET search_path`, `USE`, `DISCARD ALL`), so the next use switches again.
-pub(crate) fn forget_namespace<Conn: ShardBackend>(conn: &mut ShardPooledConnection<Conn>) {
+/// The server-side statement limit a pooled connection's session has, when it has one
+/// (kept like [`CurrentNamespace`], so that a limit is set once per connection, not
+/// before and after every statement).
+struct CurrentLimit(Duration);
+
+/// Readies `conn` for user code: lifts the statement limit a deadline left on its
+/// session, and forgets which namespace it is on (the code may switch it: `SET
+/// search_path`, `USE`, `DISCARD ALL`), so that the next routed use switches it again.
+/// A connection whose limit cannot be lifted is marked broken (the pool drops it).
+pub(crate) fn hand_out<Conn: ShardBackend>(
+    conn: &mut ShardPooledConnection<Conn>,
+) -> diesel::QueryResult<()> {
     PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
+    if PooledConnection::extensions_mut(conn)
+        .remove::<CurrentLimit>()
+        .is_some()
+    {
+        if let Err(e) = Conn::set_statement_timeout(conn, None) {
+            mark_broken(&mut **conn);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 impl<Conn: ShardBackend> PoolInner<Conn> {
@@ -91,6 +120,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         slots: Vec<ShardSlot>,
         pools: Vec<(ShardPool<Conn>, Redactor)>,
         routing: Routing,
+        execution: Execution,
     ) -> Self {
         let index = ids.iter().cloned().zip(0..).collect();
         let (pools, redactors): (Vec<_>, _) = pools.into_iter().unzip();
@@ -110,8 +140,52 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             namespace_switches: AtomicU64::new(0),
             events: routing.events,
             counters,
+            workers: Workers::new(execution.worker_threads, "diesel-sharding".to_owned()),
+            default_timeout: execution.default_timeout,
+            type_ids: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// Looks up the user-defined types of a statement being collected for one shard.
+pub(crate) struct ShardTypes<Conn: ShardBackend> {
+    pool: ShardedPool<Conn>,
+    index: usize,
+    failure: Arc<Mutex<Option<Error>>>,
+}
+
+impl<Conn: ShardBackend> ShardTypes<Conn> {
+    pub(crate) fn new(pool: &ShardedPool<Conn>, index: usize) -> Self {
+        ShardTypes {
+            pool: pool.clone(),
+            index,
+            failure: Arc::default(),
+        }
+    }
+
+    /// Where the first failed lookup leaves its error.
+    pub(crate) fn failure(&self) -> Arc<Mutex<Option<Error>>> {
+        Arc::clone(&self.failure)
+    }
+}
+
+impl<Conn: ShardBackend> crate::backend::TypeLookup for ShardTypes<Conn> {
+    fn lookup(&mut self, name: &str, schema: Option<&str>) -> Option<(u32, u32)> {
+        match self.pool.type_ids(self.index, name, schema) {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+                failure.get_or_insert(e);
+                None
+            }
+        }
+    }
+}
+
+/// The builder's settings about running statements.
+pub(crate) struct Execution {
+    pub(crate) worker_threads: usize,
+    pub(crate) default_timeout: Option<Duration>,
 }
 
 /// The builder's settings that are not about connections: how keys and ids find their
@@ -258,8 +332,9 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// is switched to its shard again the next time the pool hands it out, even if you
     /// ran `SET search_path`, `USE` or `DISCARD ALL` on it.
     pub fn connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
-        let mut conn = self.checkout(self.shard_index(shard)?)?;
-        forget_namespace(&mut conn);
+        let index = self.shard_index(shard)?;
+        let mut conn = self.checkout(index)?;
+        hand_out(&mut conn).map_err(Error::on_shard(self.id(index)))?;
         Ok(conn)
     }
 
@@ -277,8 +352,9 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// `MigrationHarness`: a logical shard's schema or database is created first if it
     /// does not exist.
     pub fn migration_connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
-        let mut conn = self.checkout_for_migrations(self.shard_index(shard)?)?;
-        forget_namespace(&mut conn);
+        let index = self.shard_index(shard)?;
+        let mut conn = self.checkout_for_migrations(index)?;
+        hand_out(&mut conn).map_err(Error::on_shard(self.id(index)))?;
         Ok(conn)
     }
 
@@ -312,6 +388,104 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// namespace since the pool was built (`SET search_path` / `USE` statements run).
     pub fn namespace_switches(&self) -> u64 {
         self.inner.namespace_switches.load(Ordering::Relaxed)
+    }
+
+    /// The deadline of calls that set none of their own
+    /// ([`ShardedPoolBuilder::default_timeout`]), if there is one.
+    pub fn default_timeout(&self) -> Option<Duration> {
+        self.inner.default_timeout
+    }
+
+    /// How many worker threads this pool keeps at most for fan-outs and calls with a
+    /// deadline ([`ShardedPoolBuilder::worker_threads`]).
+    pub fn worker_threads(&self) -> usize {
+        self.inner.workers.size()
+    }
+
+    /// How many worker threads this pool has started since it was built. Workers are
+    /// started on demand and kept: this stays put however many calls run, except when a
+    /// shard stalls (a worker stuck on it is replaced, so that the others keep serving).
+    ///
+    /// ```
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::{ShardPinDsl, ShardedPool};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+    ///     .build()?;
+    /// let count = || diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT 1").all_shards().count(&pool);
+    /// count()?;
+    /// let started = pool.worker_threads_started();
+    /// for _ in 0..100 {
+    ///     count()?;
+    /// }
+    /// assert_eq!(pool.worker_threads_started(), started);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn worker_threads_started(&self) -> u64 {
+        self.inner.workers.threads_started()
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        &self.inner.workers
+    }
+
+    /// Sets the server-side statement limit of `conn`'s session to `limit` unless it
+    /// has it already (where the backend can limit statements; a no-op on SQLite).
+    pub(crate) fn limit_statements(
+        &self,
+        conn: &mut ShardPooledConnection<Conn>,
+        limit: Option<Duration>,
+    ) -> diesel::QueryResult<()> {
+        let current = PooledConnection::extensions(conn)
+            .get::<CurrentLimit>()
+            .map(|l| l.0);
+        if current == limit {
+            return Ok(());
+        }
+        // Forget the old limit first: if setting fails, the session's limit is unknown.
+        PooledConnection::extensions_mut(conn).remove::<CurrentLimit>();
+        match Conn::set_statement_timeout(conn, limit) {
+            Ok(true) => {
+                if let Some(limit) = limit {
+                    PooledConnection::extensions_mut(conn).insert(CurrentLimit(limit));
+                }
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => {
+                mark_broken(&mut **conn);
+                Err(e)
+            }
+        }
+    }
+
+    /// The id of the user-defined type `name` (in `schema`) on the shard at `index`:
+    /// remembered, or looked up on a connection to the shard.
+    pub(crate) fn type_ids(
+        &self,
+        index: usize,
+        name: &str,
+        schema: Option<&str>,
+    ) -> Result<(u32, u32)> {
+        let key = (index, schema.map(str::to_owned), name.to_owned());
+        let known = self.inner.type_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = known.get(&key) {
+            return Ok(*ids);
+        }
+        drop(known);
+        let mut conn = self.checkout(index)?;
+        let ids = Conn::lookup_type(&mut conn, name, schema).map_err(Error::on_shard(self.id(index)));
+        self.give_back(index, conn);
+        let ids = ids?;
+        self.inner
+            .type_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, ids);
+        Ok(ids)
     }
 
     /// Each shard's counters since the pool was built: statements, errors, timeouts,

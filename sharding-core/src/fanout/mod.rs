@@ -9,8 +9,10 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use diesel::dsl::Limit;
+use diesel::query_builder::{AsQuery, QueryFragment};
 use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl};
 use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::Untyped;
 use diesel::{QueryResult, RunQueryDsl};
 
 pub(crate) use exec::{Parallelism, RunOptions};
@@ -19,8 +21,9 @@ pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
-use crate::executor;
+use crate::executor::{self, OwnedQuery};
 use crate::{
+    BackendOf,
     EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded,
     ShardedPool,
 };
@@ -198,7 +201,14 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {
-        let mut indices = match &self.target {
+        self.target.indices(pool)
+    }
+}
+
+impl Target {
+    /// The positions of the shards this target names in `pool`, in pool order.
+    fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {
+        let mut indices = match self {
             Target::All => (0..pool.shard_ids().len()).collect(),
             Target::Shards(ids) => ids
                 .iter()
@@ -230,45 +240,64 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         indices.dedup();
         Ok(indices)
     }
+}
 
-    /// Runs `job` with a copy of the query on every target shard.
+impl<Q, P: FailurePolicy> FanOut<Q, P> {
+    /// Runs `job` on every target shard with the query collected for that shard, under
+    /// the fan-out's deadline (or the pool's default).
     fn run<A, R>(
-        &self,
+        self,
         access: &mut A,
         rows: fn(&R) -> Option<usize>,
-        job: impl Fn(Q, &mut A::Connection) -> QueryResult<R> + Sync,
+        job: impl Fn(OwnedQuery<Q::SqlType, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
+            + Copy
+            + Send
+            + 'static,
     ) -> Result<PerShard<R>>
     where
         A: ShardAccess,
-        Q: Clone + Send,
-        R: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        Q::SqlType: 'static,
+        R: Send + 'static,
     {
-        let pool = access.sharded_pool().clone();
-        let items = self
-            .indices(&pool)?
-            .into_iter()
-            .map(|i| (i, self.query.clone()))
-            .collect();
-        let options = RunOptions {
-            stop_on_failure: P::STOP_ON_FAILURE,
-            ..self.options
-        };
-        let results = access.run_many(items, options, rows, &job);
-        let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
-        Ok((
-            oks.into_iter()
-                .map(|(i, r)| (pool.id(i).clone(), r))
-                .collect(),
-            failures,
-        ))
+        let (target, options) = (self.target, self.options);
+        let query = self.query.as_query();
+        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index| {
+            OwnedQuery::collect_at(pool, index, &query)
+        })
+    }
+
+    /// [`run`](Self::run) for a statement that returns no rows (`UPDATE`, `DELETE`).
+    fn run_statement<A, R>(
+        self,
+        access: &mut A,
+        rows: fn(&R) -> Option<usize>,
+        job: impl Fn(OwnedQuery<Untyped, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
+            + Copy
+            + Send
+            + 'static,
+    ) -> Result<PerShard<R>>
+    where
+        A: ShardAccess,
+        Q: QueryFragment<BackendOf<A>>,
+        R: Send + 'static,
+    {
+        let (target, options, query) = (self.target, self.options, self.query);
+        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index| {
+            OwnedQuery::collect_at(pool, index, &query)
+        })
     }
 
     /// Every row of every shard, tagged with its shard, in shard order.
-    pub fn load<'query, U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn load<U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
-        U: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
         let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
             q.load::<U>(conn)
@@ -284,14 +313,17 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// One row from each shard (a `COUNT(*)`, say), tagged with its shard.
-    pub fn get_result_per_shard<'query, U, A>(
+    pub fn get_result_per_shard<U, A>(
         self,
         mut access: A,
     ) -> Result<P::Output<Vec<Sharded<U>>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
-        U: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
         let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
             q.get_result::<U>(conn)
@@ -303,15 +335,18 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// Runs a one-row query on every shard and combines the healthy shards' values.
-    fn combine_one_row<'query, T, R, A>(
+    fn combine_one_row<T, R, A>(
         self,
         mut access: A,
         combine: impl FnOnce(Vec<T>) -> R,
     ) -> Result<P::Output<R>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, T>,
-        T: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, T>,
+        Q::SqlType: 'static,
+        T: Send + 'static,
     {
         let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
             q.get_result::<T>(conn)
@@ -320,31 +355,40 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// The sum of every shard's `COUNT(*)`.
-    pub fn count<'query, A>(self, access: A) -> Result<P::Output<i64>>
+    pub fn count<A>(self, access: A) -> Result<P::Output<i64>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, i64>,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, i64>,
+        Q::SqlType: 'static,
     {
         self.combine_one_row(access, |counts: Vec<i64>| counts.into_iter().sum())
     }
 
     /// The sum of every shard's SQL `SUM` (`None` when no shard had a row).
-    pub fn sum<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn sum<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
-        T: std::ops::Add<Output = T> + Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
+        Q::SqlType: 'static,
+        T: std::ops::Add<Output = T> + Send + 'static,
     {
         self.combine_one_row(access, merge::sum_options)
     }
 
     /// The least of every shard's SQL `MIN`. Works for any `PartialOrd` value, floats
     /// included; a value that compares with nothing (NaN) loses to any value that does.
-    pub fn min<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn min<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
-        T: PartialOrd + Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
+        Q::SqlType: 'static,
+        T: PartialOrd + Send + 'static,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
             merge::extreme(values.into_iter().flatten(), std::cmp::Ordering::Less)
@@ -353,11 +397,14 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
 
     /// The greatest of every shard's SQL `MAX`. Works for any `PartialOrd` value, floats
     /// included; a value that compares with nothing (NaN) loses to any value that does.
-    pub fn max<'query, T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn max<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, Option<T>>,
-        T: PartialOrd + Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
+        Q::SqlType: 'static,
+        T: PartialOrd + Send + 'static,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
             merge::extreme(values.into_iter().flatten(), std::cmp::Ordering::Greater)
@@ -367,14 +414,14 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// The average over every shard, from each shard's `(SUM(x), COUNT(x))`: the total
     /// sum over the total count, never an average of averages. `None` when no shard
     /// has a row.
-    pub fn avg<'query, T, A>(self, access: A) -> Result<P::Output<Option<f64>>>
+    pub fn avg<T, A>(self, access: A) -> Result<P::Output<Option<f64>>>
     where
         A: ShardAccess,
-        Q: Clone
-            + Send
-            + RunQueryDsl<A::Connection>
-            + LoadQuery<'query, A::Connection, (Option<T>, i64)>,
-        T: Summable,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, (Option<T>, i64)>,
+        Q::SqlType: 'static,
+        T: Summable + 'static,
     {
         self.combine_one_row(access, |pairs: Vec<(Option<T>, i64)>| {
             let count: i64 = pairs.iter().map(|(_, n)| n).sum();
@@ -388,16 +435,19 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// `GROUP BY` across shards: each shard returns `(key, value)` rows; rows with equal
     /// keys are combined with `combine` (`|a, b| a + b` for counts and sums, `max` for
     /// maxima). The result is sorted by key.
-    pub fn merge_groups<'query, K, V, A>(
+    pub fn merge_groups<K, V, A>(
         self,
         mut access: A,
         combine: impl Fn(V, V) -> V,
     ) -> Result<P::Output<Vec<(K, V)>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, (K, V)>,
-        K: Ord + Send,
-        V: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, (K, V)>,
+        Q::SqlType: 'static,
+        K: Ord + Send + 'static,
+        V: Send + 'static,
     {
         let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
             q.load::<(K, V)>(conn)
@@ -409,11 +459,14 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// The one row, among all target shards, that the query finds (a lookup by a unique
     /// id), or `None`. More than one row, on one shard or on several, is
     /// [`Error::Ambiguous`], whatever the failure policy.
-    pub fn get_unique<'query, U, A>(self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
+    pub fn get_unique<U, A>(self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
-        U: Send,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
         let id = match &self.target {
             Target::Id { id, .. } => id.to_string(),
@@ -441,9 +494,10 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     pub fn execute<A>(self, mut access: A) -> Result<P::Output<usize>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+        Q: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run(&mut access, executor::rows_affected, |q, conn| {
+        let (oks, failures) = self.run_statement(&mut access, executor::rows_affected, |q, conn| {
             q.execute(conn)
         })?;
         P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
@@ -453,9 +507,10 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     pub fn execute_per_shard<A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<usize>>>>
     where
         A: ShardAccess,
-        Q: Clone + Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+        Q: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run(&mut access, executor::rows_affected, |q, conn| {
+        let (oks, failures) = self.run_statement(&mut access, executor::rows_affected, |q, conn| {
             q.execute(conn)
         })?;
         P::finish(
@@ -474,6 +529,50 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     {
         MergeBy { fan_out: self, key }
     }
+}
+
+/// Runs `job` on every shard of `target` with the statement `collect` makes for it.
+fn run_collected<A, P, ST, R>(
+    access: &mut A,
+    target: Target,
+    options: RunOptions,
+    rows: fn(&R) -> Option<usize>,
+    job: impl Fn(OwnedQuery<ST, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
+        + Copy
+        + Send
+        + 'static,
+    collect: impl Fn(&ShardedPool<A::Connection>, usize) -> Result<OwnedQuery<ST, BackendOf<A>>>,
+) -> Result<PerShard<R>>
+where
+    A: ShardAccess,
+    P: FailurePolicy,
+    ST: 'static,
+    R: Send + 'static,
+{
+    let pool = access.sharded_pool().clone();
+    let indices = target.indices(&pool)?;
+    let options = RunOptions {
+        stop_on_failure: P::STOP_ON_FAILURE,
+        timeout: options.timeout.or(pool.default_timeout()),
+        ..options
+    };
+    let mut jobs = Vec::with_capacity(indices.len());
+    let mut results = Vec::new();
+    for index in indices {
+        match collect(&pool, index) {
+            Ok(owned) => jobs.push((index, executor::job(move |conn| job(owned, conn)))),
+            Err(e) => results.push((index, Err(e))),
+        }
+    }
+    results.extend(access.run_jobs(jobs, options, rows));
+    results.sort_by_key(|(index, _)| *index);
+    let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
+    Ok((
+        oks.into_iter()
+            .map(|(i, r)| (pool.id(i).clone(), r))
+            .collect(),
+        failures,
+    ))
 }
 
 /// An ordered merge waiting for its limit. See [`FanOut::merge_by`].
@@ -515,14 +614,17 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
     }
 
     /// Runs `query LIMIT offset+limit` on every shard and merges the results by key.
-    pub fn load<'query, U, K, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn load<U, K, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
     where
         A: ShardAccess,
         F: Fn(&U) -> K,
         K: Ord,
         Q: LimitDsl,
-        Limit<Q>: Clone + Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
-        U: Send,
+        Limit<Q>: AsQuery,
+        <Limit<Q> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        <Limit<Q> as AsQuery>::SqlType: 'static,
+        U: Send + 'static,
     {
         let window = i64::from(self.offset) + i64::from(self.limit);
         let fan_out = self.fan_out.map_query(|q| q.limit(window));

@@ -1,15 +1,21 @@
 //! Several-shard queries by key: [`MultiRouted`].
 
+use std::time::Duration;
+
 use diesel::dsl::Filter;
+use diesel::query_builder::{AsQuery, QueryFragment};
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl};
 use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::Untyped;
 use diesel::RunQueryDsl;
 
 use super::forward::forward_query_dsl;
 use super::KeyPredicates;
-use crate::executor;
+use crate::executor::{self, Job, OwnedQuery};
 use crate::fanout::exec::{split_results, RunOptions};
-use crate::{Error, Result, ShardAccess, ShardId, ShardKey, Sharded};
+use crate::{
+    BackendOf, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded, ShardedPool,
+};
 
 /// A query for several keys, run on each shard that owns some of them with only that
 /// shard's keys. Made by [`for_keys`](crate::KeyRoutingDsl::for_keys).
@@ -19,6 +25,7 @@ pub struct MultiRouted<Q, Col, K> {
     query: Q,
     column: Col,
     keys: Vec<K>,
+    timeout: Option<Duration>,
 }
 
 impl<Q, Col, K> MultiRouted<Q, Col, K> {
@@ -27,7 +34,16 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
             query,
             column,
             keys,
+            timeout: None,
         }
+    }
+
+    /// Sets this call's deadline: every shard answers within `limit`, or the call fails
+    /// with [`Error::Timeout`](crate::Error::Timeout) for it, even if the network
+    /// stalls. See [`Routed::timeout`](crate::Routed::timeout).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
     }
 
     fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> MultiRouted<Q2, Col, K> {
@@ -35,6 +51,7 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
             query: f(self.query),
             column: self.column,
             keys: self.keys,
+            timeout: self.timeout,
         }
     }
 }
@@ -47,8 +64,10 @@ where
 {
     /// One query per shard that owns a key, in pool order. Routes every key first, so a
     /// bad key fails before any statement runs.
-    fn per_shard<A: ShardAccess>(self, access: &A) -> Result<Vec<(usize, Filter<Q, P>)>> {
-        let pool = access.sharded_pool();
+    fn per_shard<Conn: ShardBackend>(
+        self,
+        pool: &ShardedPool<Conn>,
+    ) -> Result<Vec<(usize, Filter<Q, P>)>> {
         let mut groups: Vec<Vec<K>> = pool.shard_ids().iter().map(|_| Vec::new()).collect();
         for key in self.keys {
             let index = pool.route_key_index(&key, "query")?;
@@ -65,16 +84,24 @@ where
     /// Runs the query, in parallel, on each shard that owns some of the keys; rows come
     /// back in shard order, each tagged with its shard. Any failing shard fails the call
     /// with [`Error::FanOut`] naming it.
-    pub fn load<'query, U, A>(self, mut access: A) -> Result<Vec<Sharded<U>>>
+    pub fn load<U, A>(self, mut access: A) -> Result<Vec<Sharded<U>>>
     where
         A: ShardAccess,
-        Filter<Q, P>: Send + RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
-        U: Send,
+        Filter<Q, P>: AsQuery,
+        <Filter<Q, P> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<<Filter<Q, P> as AsQuery>::SqlType, BackendOf<A>>:
+            LoadQuery<'static, A::Connection, U>,
+        <Filter<Q, P> as AsQuery>::SqlType: 'static,
+        U: Send + 'static,
     {
-        let items = self.per_shard(&access)?;
-        let per_shard = run_all(&mut access, items, executor::rows_of_vec, |q, conn| {
-            q.load::<U>(conn)
-        })?;
+        let pool = access.sharded_pool().clone();
+        let timeout = self.timeout;
+        let mut jobs = Vec::new();
+        for (index, query) in self.per_shard(&pool)? {
+            let owned = OwnedQuery::collect_at(&pool, index, &query.as_query())?;
+            jobs.push((index, executor::job(move |conn| owned.load::<U>(conn))));
+        }
+        let per_shard = run_all(&mut access, jobs, timeout, executor::rows_of_vec)?;
         Ok(per_shard
             .into_iter()
             .flat_map(|(shard, rows)| {
@@ -90,7 +117,8 @@ where
     pub fn execute<A>(self, access: A) -> Result<usize>
     where
         A: ShardAccess,
-        Filter<Q, P>: Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+        Filter<Q, P>: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
         Ok(self.execute_per_shard(access)?.iter().map(|n| **n).sum())
     }
@@ -99,12 +127,17 @@ where
     pub fn execute_per_shard<A>(self, mut access: A) -> Result<Vec<Sharded<usize>>>
     where
         A: ShardAccess,
-        Filter<Q, P>: Send + RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+        Filter<Q, P>: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        let items = self.per_shard(&access)?;
-        let per_shard = run_all(&mut access, items, executor::rows_affected, |q, conn| {
-            q.execute(conn)
-        })?;
+        let pool = access.sharded_pool().clone();
+        let timeout = self.timeout;
+        let mut jobs = Vec::new();
+        for (index, statement) in self.per_shard(&pool)? {
+            let owned: OwnedQuery<Untyped, _> = OwnedQuery::collect_at(&pool, index, &statement)?;
+            jobs.push((index, executor::job(move |conn| owned.execute(conn))));
+        }
+        let per_shard = run_all(&mut access, jobs, timeout, executor::rows_affected)?;
         Ok(per_shard
             .into_iter()
             .map(|(s, n)| Sharded::new(s, n))
@@ -112,15 +145,21 @@ where
     }
 }
 
-/// Runs one query per shard in parallel; fails fast, naming every failing shard.
-fn run_all<A: ShardAccess, Q: Send, R: Send>(
+/// Runs one job per shard in parallel, under `timeout` (or the pool's default); fails
+/// fast, naming every failing shard.
+fn run_all<A: ShardAccess, R: Send + 'static>(
     access: &mut A,
-    items: Vec<(usize, Q)>,
+    jobs: Vec<(usize, Job<A::Connection, R>)>,
+    timeout: Option<Duration>,
     rows: fn(&R) -> Option<usize>,
-    job: impl Fn(Q, &mut A::Connection) -> diesel::QueryResult<R> + Sync,
 ) -> Result<Vec<(ShardId, R)>> {
     let pool = access.sharded_pool().clone();
-    let results = access.run_many(items, RunOptions::default(), rows, &job);
+    let options = RunOptions {
+        timeout: timeout.or(pool.default_timeout()),
+        stop_on_failure: true,
+        ..RunOptions::default()
+    };
+    let results = access.run_jobs(jobs, options, rows);
     let (oks, failures) = split_results(results, |i| pool.id(i).clone());
     if failures.is_empty() {
         Ok(oks

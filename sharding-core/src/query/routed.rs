@@ -2,9 +2,12 @@
 
 use diesel::associations::HasTable;
 use diesel::dsl::{Filter, Limit};
+use std::time::Duration;
+
 use diesel::query_builder::{
-    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement,
+    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, QueryFragment, UpdateStatement,
 };
+use diesel::sql_types::Untyped;
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl};
 use diesel::query_dsl::LoadQuery;
 use diesel::{QuerySource, RunQueryDsl, Table};
@@ -12,10 +15,10 @@ use diesel::{QuerySource, RunQueryDsl, Table};
 use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
 use super::KeyPredicates;
-use crate::executor;
-use crate::fanout::FanOut;
+use crate::executor::{self, OwnedQuery};
+use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
-    Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool,
+    BackendOf, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool,
     ShardedTable,
 };
 
@@ -39,14 +42,46 @@ enum Target {
 pub struct Routed<Q> {
     query: Q,
     target: Target,
+    timeout: Option<Duration>,
 }
 
 impl<Q> Routed<Q> {
+    fn new(query: Q, target: Target) -> Self {
+        Routed {
+            query,
+            target,
+            timeout: None,
+        }
+    }
+
     fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> Routed<Q2> {
         Routed {
             query: f(self.query),
             target: self.target,
+            timeout: self.timeout,
         }
+    }
+
+    /// Sets this call's deadline: the call returns within `limit` (plus a few
+    /// milliseconds), with [`Error::Timeout`] naming the shard if the shard has not
+    /// answered by then, **even if the network to it stalls** (bytes stop, nothing is
+    /// refused or closed). Overrides the pool's
+    /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout).
+    ///
+    /// How it holds: the statement is collected into an [`OwnedQuery`] on your thread
+    /// and runs on one of the pool's worker threads while you wait. At the deadline you
+    /// get the timeout; the worker stays with the statement until it returns, and then
+    /// drops its connection (it is never handed out again). The limit also bounds the
+    /// checkout, and is sent to the server as a statement limit, which ends a statement
+    /// that is merely slow: PostgreSQL `statement_timeout`, MariaDB `max_statement_time`,
+    /// MySQL `max_execution_time` (`SELECT`s only). SQLite has no server: the caller
+    /// still returns at the deadline, and the statement runs on until it finishes.
+    ///
+    /// **What is not promised:** a write that timed out may still have committed (the
+    /// answer is what did not arrive), so retry writes idempotently.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
     }
 
     /// The Diesel query inside, without its routing.
@@ -70,31 +105,82 @@ impl<Q> Routed<Q> {
         }
     }
 
-    fn run<A: ShardAccess, R>(
+    /// The call's deadline in `pool`: its own, or the pool's default.
+    fn deadline<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Option<Duration> {
+        self.timeout.or(pool.default_timeout())
+    }
+
+    /// Runs the query on the caller's thread (no deadline) with `inline`, or collected
+    /// by `collect` on a worker under the deadline with `owned`.
+    fn run<A: ShardAccess, ST, R>(
         self,
         mut access: A,
         rows: fn(&R) -> Option<usize>,
-        f: impl FnOnce(Q, &mut A::Connection) -> diesel::QueryResult<R>,
-    ) -> Result<R> {
-        let index = self.index(access.sharded_pool())?;
-        let query = self.query;
-        access.run_at(index, rows, |conn| f(query, conn))
+        inline: impl FnOnce(Q, &mut A::Connection) -> diesel::QueryResult<R>,
+        collect: impl FnOnce(
+            Q,
+            &ShardedPool<A::Connection>,
+            usize,
+        ) -> Result<OwnedQuery<ST, BackendOf<A>>>,
+        owned: impl FnOnce(OwnedQuery<ST, BackendOf<A>>, &mut A::Connection) -> diesel::QueryResult<R>
+            + Send
+            + 'static,
+    ) -> Result<R>
+    where
+        ST: 'static,
+        R: Send + 'static,
+    {
+        let pool = access.sharded_pool().clone();
+        let index = self.index(&pool)?;
+        let Some(limit) = self.deadline(&pool) else {
+            let query = self.query;
+            return access.run_at(index, rows, |conn| inline(query, conn));
+        };
+        let statement = collect(self.query, &pool, index)?;
+        let options = RunOptions {
+            parallelism: Parallelism::Sequential,
+            timeout: Some(limit),
+            stop_on_failure: true,
+        };
+        let job = executor::job(move |conn| owned(statement, conn));
+        match access.run_jobs(vec![(index, job)], options, rows).pop() {
+            Some((_, result)) => result,
+            // A single job always leaves a result; this is never reached.
+            None => Err(Error::Timeout {
+                shard: pool.id(index).clone(),
+                limit,
+            }),
+        }
     }
 
     /// Runs the query and returns every row, like Diesel's `RunQueryDsl::load`.
     pub fn load<'query, U, A>(self, access: A) -> Result<Vec<U>>
     where
         A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
-        self.run(access, executor::rows_of_vec, |q, conn| q.load(conn))
+        self.run(
+            access,
+            executor::rows_of_vec,
+            |q, conn| q.load(conn),
+            collect_query,
+            |q, conn| q.load(conn),
+        )
     }
 
     /// The same as [`load`](Self::load), like Diesel's `get_results`.
     pub fn get_results<'query, U, A>(self, access: A) -> Result<Vec<U>>
     where
         A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
         self.load(access)
     }
@@ -104,9 +190,19 @@ impl<Q> Routed<Q> {
     pub fn get_result<'query, U, A>(self, access: A) -> Result<U>
     where
         A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U>,
+        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
     {
-        self.run(access, executor::one_row, |q, conn| q.get_result(conn))
+        self.run(
+            access,
+            executor::one_row,
+            |q, conn| q.get_result(conn),
+            collect_query,
+            |q, conn| q.get_result(conn),
+        )
     }
 
     /// Adds `LIMIT 1`, runs the query and returns the row, like Diesel's `first`.
@@ -114,18 +210,36 @@ impl<Q> Routed<Q> {
     where
         A: ShardAccess,
         Q: RunQueryDsl<A::Connection> + LimitDsl,
-        Limit<Q>: LoadQuery<'query, A::Connection, U>,
+        Limit<Q>: LoadQuery<'query, A::Connection, U> + AsQuery,
+        <Limit<Q> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>:
+            LoadQuery<'static, A::Connection, U>,
+        <Limit<Q> as AsQuery>::SqlType: 'static,
+        U: Send + 'static,
     {
-        self.run(access, executor::one_row, |q, conn| q.first(conn))
+        self.map_query(|q| q.limit(1)).run(
+            access,
+            executor::one_row,
+            |q, conn| q.get_result(conn),
+            collect_query,
+            |q, conn| q.get_result(conn),
+        )
     }
 
     /// Runs an `UPDATE`, `DELETE` or `INSERT` and returns the number of rows affected.
     pub fn execute<A>(self, access: A) -> Result<usize>
     where
         A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection>,
+        Q: RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection> + QueryFragment<BackendOf<A>>,
+        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        self.run(access, executor::rows_affected, |q, conn| q.execute(conn))
+        self.run(
+            access,
+            executor::rows_affected,
+            |q, conn| q.execute(conn),
+            |q, pool, index| OwnedQuery::collect_at(pool, index, &q),
+            |q, conn| q.execute(conn),
+        )
     }
 
     /// Turns a routed `SELECT … WHERE …` into a routed `UPDATE` of the same rows, on the
@@ -161,6 +275,20 @@ impl<T: QuerySource, U> Routed<UpdateStatement<T, U>> {
 
 forward_query_dsl!(Routed<Q>);
 
+/// Collects a `SELECT` (or what turns into one) for the shard at `index`.
+fn collect_query<Q, Conn>(
+    query: Q,
+    pool: &ShardedPool<Conn>,
+    index: usize,
+) -> Result<OwnedQuery<Q::SqlType, Conn::Backend>>
+where
+    Q: AsQuery,
+    Q::Query: QueryFragment<Conn::Backend>,
+    Conn: ShardBackend,
+{
+    OwnedQuery::collect_at(pool, index, &query.as_query())
+}
+
 /// `column = key`, as built by [`KeyPredicates`].
 pub type KeyEq<Col, K> = <Col as KeyPredicates<K>>::Eq;
 
@@ -184,10 +312,10 @@ pub trait KeyRoutingDsl: Sized + HasTable<Table: ShardedTable> {
         Self: FilterDsl<KeyEq<KeyColumnOf<Self>, K>>,
     {
         let target = key_target(&key);
-        Routed {
-            query: self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
+        Routed::new(
+            self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
             target,
-        }
+        )
     }
 
     /// Runs the query on each shard that owns one of `keys`, adding
@@ -227,10 +355,10 @@ pub trait StatementRoutingDsl: Sized {
         Self: FilterDsl<KeyEq<StatementKeyColumn<Self>, K>>,
     {
         let target = key_target(&key);
-        Routed {
-            query: self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
+        Routed::new(
+            self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
             target,
-        }
+        )
     }
 
     /// Runs the statement on each shard that owns one of `keys`, adding
@@ -270,23 +398,18 @@ pub trait ShardPinDsl: Sized {
     /// `Query.set_shard`). An unknown shard id fails with [`Error::UnknownShard`] when
     /// the query runs.
     fn set_shard(self, shard: impl Into<ShardId>) -> Routed<Self> {
-        Routed {
-            query: self,
-            target: Target::Shard(shard.into()),
-        }
+        Routed::new(self, Target::Shard(shard.into()))
     }
 
     /// Runs the query on the shard that owns `row` (a parent whose key its children share),
     /// without adding a filter: for Diesel's `Child::belonging_to(&parent)`, so that the
     /// children of a loaded parent are read from the parent's shard only.
     fn on_shard_of<Row: ShardKeyed + ?Sized>(self, row: &Row) -> Routed<Self> {
-        Routed {
-            query: self,
-            target: match row.shard_key().routing_key() {
-                Some(key) => Target::Key(key.to_owned_key()),
-                None => Target::MissingKey,
-            },
-        }
+        let target = match row.shard_key().routing_key() {
+            Some(key) => Target::Key(key.to_owned_key()),
+            None => Target::MissingKey,
+        };
+        Routed::new(self, target)
     }
 
     /// Runs the query on every shard (in parallel by default), for a result merged in

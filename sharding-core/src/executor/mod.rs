@@ -4,13 +4,21 @@
 //! tag errors with the shard, and report a [`ShardEvent`] (to the pool's event handler,
 //! its counters and, with the `tracing` feature, a span).
 
+pub(crate) mod dispatch;
+mod owned;
+pub(crate) mod workers;
+
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 
+pub(crate) use dispatch::{run_tasks, CallSettings, Done, Job, Task};
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) use owned::collect_with;
+pub use owned::OwnedQuery;
+
 use crate::backend::drop_if_disconnected;
 use crate::events::{Operation, Outcome, ShardEvent};
-use crate::fanout::exec::with_statement_timeout;
 use crate::pool::ShardPooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
 
@@ -82,6 +90,18 @@ impl Probe {
         pool: &ShardedPool<Conn>,
         result: std::result::Result<Option<usize>, Option<&Error>>,
     ) {
+        let duration = self.started.elapsed();
+        self.finish_after(pool, duration, result);
+    }
+
+    /// [`finish`](Self::finish), saying the statement took `duration` (a statement
+    /// given up on at its deadline is reported as lasting its limit).
+    pub(crate) fn finish_after<Conn: ShardBackend>(
+        self,
+        pool: &ShardedPool<Conn>,
+        duration: Duration,
+        result: std::result::Result<Option<usize>, Option<&Error>>,
+    ) {
         let (rows, outcome, error) = match result {
             Ok(rows) => (rows, Outcome::Success, None),
             Err(Some(error)) if is_timeout::<Conn>(error) => (None, Outcome::TimedOut, Some(error)),
@@ -92,7 +112,7 @@ impl Probe {
             operation: self.operation,
             checkout_wait: self.checkout.wait,
             namespace_switched: self.checkout.switched,
-            duration: self.started.elapsed(),
+            duration,
             rows,
             outcome,
             error,
@@ -124,21 +144,38 @@ impl Probe {
 /// Whether `error` is a timeout: no connection in time, or the statement limit.
 fn is_timeout<Conn: ShardBackend>(error: &Error) -> bool {
     match error {
-        Error::PoolTimeout { .. } => true,
+        Error::PoolTimeout { .. } | Error::Timeout { .. } => true,
         other => other.diesel_error().is_some_and(Conn::is_timeout_error),
     }
 }
 
-/// Runs `f` as one statement on the shard at `index`, on `conn`: under `timeout` (where
-/// the backend can limit statements), marking the connection broken if it was lost,
-/// tagging an error with the shard, and reporting the statement with `rows(result)`.
+/// Runs `f` as one statement on the shard at `index`, on `conn`: under the statement's
+/// server-side limit (where the backend has one), marking the connection broken if it
+/// was lost, tagging an error with the shard, and reporting the statement with
+/// `rows(result)`.
 pub(crate) fn run<Conn, R>(
     pool: &ShardedPool<Conn>,
     statement: Statement,
-    conn: &mut Conn,
+    conn: &mut ShardPooledConnection<Conn>,
     rows: fn(&R) -> Option<usize>,
     f: impl FnOnce(&mut Conn) -> QueryResult<R>,
 ) -> Result<R>
+where
+    Conn: ShardBackend,
+{
+    let (result, probe) = execute(pool, statement, conn, f);
+    probe.finish(pool, result.as_ref().map(rows).map_err(Some));
+    result
+}
+
+/// [`run`] without the report: the caller decides whether to
+/// [`finish`](Probe::finish) the returned probe (a worker whose caller gave up does not).
+pub(crate) fn execute<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    statement: Statement,
+    conn: &mut ShardPooledConnection<Conn>,
+    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+) -> (Result<R>, Probe)
 where
     Conn: ShardBackend,
 {
@@ -149,14 +186,14 @@ where
         statement.checkout,
     );
     let result = probe.in_scope(|| {
-        with_statement_timeout(conn, statement.timeout, f)
+        pool.limit_statements(conn, statement.timeout)
+            .and_then(|()| f(&mut **conn))
             .inspect_err(|e| {
-                drop_if_disconnected(conn, e);
+                drop_if_disconnected(&mut **conn, e);
             })
             .map_err(Error::on_shard(pool.id(statement.index)))
     });
-    probe.finish(pool, result.as_ref().map(rows).map_err(Some));
-    result
+    (result, probe)
 }
 
 /// Checks a connection to the shard at `index` out of the pool for one `operation`,
@@ -200,6 +237,13 @@ pub(crate) struct Statement {
     pub(crate) operation: Operation,
     pub(crate) checkout: Checkout,
     pub(crate) timeout: Option<Duration>,
+}
+
+/// Boxes `f` as a [`Job`].
+pub(crate) fn job<Conn, R>(
+    f: impl FnOnce(&mut Conn) -> QueryResult<R> + Send + 'static,
+) -> Job<Conn, R> {
+    Box::new(f)
 }
 
 /// Rows of a `load`. (A `&Vec`, not a slice: it must fit `fn(&R)` with `R = Vec<T>`.)

@@ -1,0 +1,321 @@
+//! Running one call's per-shard statements: on the caller's thread when nothing needs
+//! another thread, else on the pool's workers, waiting at most until the call's deadline.
+//!
+//! Every per-shard statement is an owned [`Job`] (its query was collected into an
+//! [`OwnedQuery`](super::OwnedQuery) on the caller's thread), so a worker can keep it
+//! after its caller gave up. What the caller gets back, per shard:
+//!
+//! * the job's result, with the connection when the caller lent one (a unit of work);
+//! * at the deadline, [`Error::Timeout`] for every shard that has not answered. Their
+//!   jobs are abandoned: each runs on (its thread counted stuck and replaced) until its
+//!   statement returns, and its connection is then marked broken and dropped, never
+//!   handed out again;
+//! * under fail-fast, at the first failure, nothing more: shards not started are not
+//!   started, and shards still running finish on their own (their connections go back
+//!   to the pool as usual).
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::QueryResult;
+
+use super::workers::JobHandle;
+use super::{Checkout, Probe, Statement};
+use crate::backend::mark_broken;
+use crate::events::Operation;
+use crate::fanout::exec::{Parallelism, RunOptions};
+use crate::pool::ShardPooledConnection;
+use crate::{Error, Result, ShardBackend, ShardedPool};
+
+/// One shard's statement of a call, owned so that a worker can run it.
+pub(crate) type Job<Conn, R> = Box<dyn FnOnce(&mut Conn) -> QueryResult<R> + Send + 'static>;
+
+/// One shard's share of a call.
+pub(crate) struct Task<Conn: ShardBackend, R> {
+    /// The shard, by position.
+    pub(crate) index: usize,
+    /// The connection to run on, lent by a unit of work; `None`: check one out.
+    pub(crate) held: Option<ShardPooledConnection<Conn>>,
+    /// The statement.
+    pub(crate) job: Job<Conn, R>,
+}
+
+/// What came of one task: its result, and the connection it ran on when it was lent
+/// one (or when `keep` asked for it), to be kept by the unit of work.
+pub(crate) struct Done<Conn: ShardBackend, R> {
+    pub(crate) index: usize,
+    pub(crate) result: Result<R>,
+    pub(crate) conn: Option<ShardPooledConnection<Conn>>,
+}
+
+/// How the tasks of one call run.
+#[derive(Clone, Copy)]
+pub(crate) struct CallSettings {
+    pub(crate) operation: Operation,
+    pub(crate) options: RunOptions,
+    /// Whether connections checked out for the tasks come back in [`Done`] (a unit of
+    /// work keeps them) instead of going back to the pool.
+    pub(crate) keep: bool,
+}
+
+/// Runs `tasks` as `settings` say and returns what came of each task that ran (or
+/// timed out), in the tasks' order. Under fail-fast, tasks after the first failure may
+/// be missing; a lent connection of a task that did not run comes back in its `Done`
+/// with an `Ok`-less result only if it ran, so it is returned through `unused`.
+pub(crate) fn run_tasks<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    tasks: Vec<Task<Conn, R>>,
+    settings: CallSettings,
+    rows: fn(&R) -> Option<usize>,
+    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+) -> Vec<Done<Conn, R>>
+where
+    Conn: ShardBackend,
+    R: Send + 'static,
+{
+    let limit = settings.options.timeout;
+    let width = match settings.options.parallelism {
+        Parallelism::Sequential => 1,
+        Parallelism::Parallel(max) => max.unwrap_or(tasks.len()).clamp(1, tasks.len().max(1)),
+    };
+    if limit.is_none() && (width == 1 || tasks.len() <= 1) {
+        return run_inline(pool, tasks, settings, rows, unused);
+    }
+    let deadline = limit.map(|limit| Instant::now() + limit);
+    let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
+    let mut queue: VecDeque<(usize, Task<Conn, R>)> = tasks.into_iter().enumerate().collect();
+    let mut in_flight: Vec<(usize, usize, JobHandle)> = Vec::new();
+    let mut done: Vec<(usize, Done<Conn, R>)> = Vec::new();
+    let mut stop = false;
+    loop {
+        while !stop && in_flight.len() < width {
+            let Some((position, task)) = queue.pop_front() else {
+                break;
+            };
+            let index = task.index;
+            let handle = submit(pool, position, task, settings, deadline, rows, tx.clone());
+            in_flight.push((position, index, handle));
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        let answer = match deadline {
+            Some(deadline) => {
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match answer {
+            Ok((position, answer)) => {
+                in_flight.retain(|(p, _, _)| *p != position);
+                let failed = answer.result.is_err();
+                done.push((position, answer));
+                if failed && settings.options.stop_on_failure {
+                    stop = true;
+                    for (_, _, handle) in in_flight.drain(..) {
+                        handle.cancel();
+                    }
+                }
+            }
+            Err(_) => {
+                // The deadline: every shard still running or waiting has timed out.
+                let limit = limit.unwrap_or_default();
+                for (position, index, handle) in in_flight.drain(..) {
+                    if handle.abandon().is_some() {
+                        done.push((position, timed_out(pool, index, settings, limit)));
+                    }
+                }
+                // Answers that came in just before the shards were given up on.
+                while let Ok(answer) = rx.try_recv() {
+                    done.push(answer);
+                }
+                for (position, task) in queue.drain(..) {
+                    if let Some(conn) = task.held {
+                        unused.push((task.index, conn));
+                    }
+                    done.push((position, timed_out(pool, task.index, settings, limit)));
+                }
+                break;
+            }
+        }
+    }
+    for (_, task) in queue {
+        if let Some(conn) = task.held {
+            unused.push((task.index, conn));
+        }
+    }
+    done.sort_by_key(|(position, _)| *position);
+    done.into_iter().map(|(_, done)| done).collect()
+}
+
+/// The tasks one after another on the caller's thread (no deadline, nothing to run in
+/// parallel).
+fn run_inline<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    tasks: Vec<Task<Conn, R>>,
+    settings: CallSettings,
+    rows: fn(&R) -> Option<usize>,
+    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+) -> Vec<Done<Conn, R>>
+where
+    Conn: ShardBackend,
+{
+    let mut done = Vec::with_capacity(tasks.len());
+    let mut tasks = tasks.into_iter();
+    for task in tasks.by_ref() {
+        let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
+        let failed = answer.as_ref().is_some_and(|a| a.result.is_err());
+        done.extend(answer);
+        if failed && settings.options.stop_on_failure {
+            break;
+        }
+    }
+    for task in tasks {
+        if let Some(conn) = task.held {
+            unused.push((task.index, conn));
+        }
+    }
+    done
+}
+
+/// Hands `task` to a worker, which sends what came of it on `tx`.
+fn submit<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    position: usize,
+    task: Task<Conn, R>,
+    settings: CallSettings,
+    deadline: Option<Instant>,
+    rows: fn(&R) -> Option<usize>,
+    tx: mpsc::Sender<(usize, Done<Conn, R>)>,
+) -> JobHandle
+where
+    Conn: ShardBackend,
+    R: Send + 'static,
+{
+    let workers = pool.workers();
+    let handle = workers.handle();
+    let job = handle.clone();
+    let worker_pool = pool.clone();
+    workers.submit(handle.clone(), move || {
+        let answer = run_task(&worker_pool, task, settings, deadline, rows, || {
+            job.finish()
+        });
+        if let Some(answer) = answer {
+            let _ = tx.send((position, answer));
+        }
+    });
+    handle
+}
+
+/// What a finished task does with its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Its caller waits: report it and send it.
+    Deliver,
+    /// Its caller stopped waiting (fail-fast): report it, return its connection to the
+    /// pool, send nothing.
+    Cancelled,
+    /// Its caller gave up at the deadline and reported the timeout: drop the connection.
+    Abandoned,
+}
+
+/// Checks out (or takes the lent connection), runs the job and reports it, as
+/// `verdict` says once the job is done. `None` when nobody waits for the answer.
+fn run_task<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    task: Task<Conn, R>,
+    settings: CallSettings,
+    deadline: Option<Instant>,
+    rows: fn(&R) -> Option<usize>,
+    verdict: impl FnOnce() -> Verdict,
+) -> Option<Done<Conn, R>>
+where
+    Conn: ShardBackend,
+{
+    let Task { index, held, job } = task;
+    let lent = held.is_some();
+    let started = Instant::now();
+    let left = deadline.map(|d| d.saturating_duration_since(started));
+    let had = match held {
+        Some(mut conn) => match pool.ensure_namespace(index, &mut conn) {
+            Ok(switched) => Ok((
+                conn,
+                Checkout {
+                    wait: Duration::ZERO,
+                    switched,
+                },
+            )),
+            Err(e) => Err(e),
+        },
+        None => pool.checkout_timed(index, left.or(settings.options.timeout)),
+    };
+    let (mut conn, checkout) = match had {
+        Ok(had) => had,
+        Err(error) => {
+            return match verdict() {
+                Verdict::Abandoned => None,
+                v => {
+                    super::checkout_failed(pool, index, settings.operation, started.elapsed(), &error);
+                    (v == Verdict::Deliver).then_some(Done {
+                        index,
+                        result: Err(error),
+                        conn: None,
+                    })
+                }
+            };
+        }
+    };
+    let statement = Statement {
+        index,
+        operation: settings.operation,
+        checkout,
+        timeout: settings.options.timeout,
+    };
+    let (result, probe) = super::execute(pool, statement, &mut conn, job);
+    match verdict() {
+        Verdict::Abandoned => {
+            mark_broken(&mut *conn);
+            None
+        }
+        Verdict::Cancelled => {
+            probe.finish(pool, result.as_ref().map(rows).map_err(Some));
+            pool.give_back(index, conn);
+            None
+        }
+        Verdict::Deliver => {
+            probe.finish(pool, result.as_ref().map(rows).map_err(Some));
+            let conn = if lent || settings.keep {
+                Some(conn)
+            } else {
+                pool.give_back(index, conn);
+                None
+            };
+            Some(Done {
+                index,
+                result,
+                conn,
+            })
+        }
+    }
+}
+
+/// Reports the statement on the shard at `index` as timed out after `limit`.
+fn timed_out<Conn: ShardBackend, R>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    settings: CallSettings,
+    limit: Duration,
+) -> Done<Conn, R> {
+    let error = Error::Timeout {
+        shard: pool.id(index).clone(),
+        limit,
+    };
+    Probe::start(pool, index, settings.operation, Checkout::default())
+        .finish_after(pool, limit, Err(Some(&error)));
+    Done {
+        index,
+        result: Err(error),
+        conn: None,
+    }
+}

@@ -1,0 +1,335 @@
+//! The pool's own worker threads: persistent, bounded, and able to leave a stuck job
+//! behind.
+//!
+//! A fan-out, a parallel id search or a statement with a deadline hands owned jobs
+//! (`Send + 'static`) to these threads and waits for their answers, at most until its
+//! deadline. A job that overruns is *abandoned*: its caller returns, the job keeps its
+//! thread until the statement it is blocked in returns (a stalled network can hold it
+//! for as long as the operating system keeps the connection), and that thread counts as
+//! stuck. A stuck thread is replaced by a fresh one so that the pool keeps `size`
+//! threads serving, up to [`MAX_STUCK`] stuck threads at once; beyond that, jobs queue
+//! (and their callers still return at their deadlines). Threads are started on demand
+//! and never per call: a pool that has run `size` jobs at once keeps `size` threads.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use super::dispatch::Verdict;
+
+/// How many stuck threads a pool replaces at most, at once.
+pub(crate) const MAX_STUCK: usize = 64;
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// A pool of worker threads. Dropping it lets its threads finish their queue and exit.
+pub(crate) struct Workers {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    size: usize,
+    started: AtomicU64,
+    name: String,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Task>,
+    /// Threads alive.
+    live: usize,
+    /// Threads waiting for a task.
+    idle: usize,
+    /// Threads running a task whose caller gave up on it. Signed: a stuck thread may
+    /// finish (and count itself off) just before its caller counts it on.
+    stuck: isize,
+    closed: bool,
+}
+
+impl State {
+    /// Threads that may be alive: `size` serving ones, plus one for each stuck one.
+    fn allowed(&self, size: usize) -> usize {
+        size + self.stuck.clamp(0, MAX_STUCK as isize) as usize
+    }
+}
+
+impl Workers {
+    /// A pool of at most `size` serving threads (at least 1), named `name`.
+    pub(crate) fn new(size: usize, name: String) -> Self {
+        Workers {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                wake: Condvar::new(),
+                size: size.max(1),
+                started: AtomicU64::new(0),
+                name,
+            }),
+        }
+    }
+
+    /// The number of serving threads this pool keeps at most.
+    pub(crate) fn size(&self) -> usize {
+        self.shared.size
+    }
+
+    /// How many threads this pool has started since it was made.
+    pub(crate) fn threads_started(&self) -> u64 {
+        self.shared.started.load(Ordering::Relaxed)
+    }
+
+    /// How many of its threads are alive now.
+    #[cfg(test)]
+    pub(crate) fn threads_alive(&self) -> usize {
+        self.shared.lock().live
+    }
+
+    /// Queues `job`, waking an idle thread or starting one if the pool may.
+    pub(crate) fn submit(&self, job: JobHandle, task: impl FnOnce() + Send + 'static) {
+        let shared = Arc::clone(&self.shared);
+        let task: Task = Box::new(move || {
+            if job.start() {
+                task();
+            }
+        });
+        let mut state = self.shared.lock();
+        state.queue.push_back(task);
+        if state.idle >= state.queue.len() {
+            drop(state);
+            self.shared.wake.notify_one();
+            return;
+        }
+        if state.live < state.allowed(self.shared.size) && spawn(&shared, &mut state) {
+            return;
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+
+    /// The handle a caller uses to abandon a job run by this pool.
+    pub(crate) fn handle(&self) -> JobHandle {
+        JobHandle {
+            state: Arc::new(AtomicU8::new(QUEUED)),
+            workers: Arc::downgrade(&self.shared),
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker thread's loop: run tasks until the pool is dropped, or until this
+    /// thread is one more than the pool now needs.
+    fn serve(&self) {
+        let mut state = self.lock();
+        loop {
+            if let Some(task) = state.queue.pop_front() {
+                drop(state);
+                // A panicking job must not take its thread down with the pool's count.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                state = self.lock();
+                continue;
+            }
+            if state.closed || state.live > state.allowed(self.size) {
+                state.live -= 1;
+                return;
+            }
+            state.idle += 1;
+            state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.idle -= 1;
+        }
+    }
+
+    fn unstick(&self) {
+        self.lock().stuck -= 1;
+    }
+
+    /// Counts a thread as stuck on an abandoned job, and starts a replacement if the
+    /// queued tasks need one.
+    fn mark_stuck(self: &Arc<Self>) {
+        let mut state = self.lock();
+        state.stuck += 1;
+        if !state.queue.is_empty() && state.idle == 0 && state.live < state.allowed(self.size) {
+            spawn(self, &mut state);
+        }
+    }
+}
+
+/// Starts a thread; false if the system would not start one (the task then waits for a
+/// running thread).
+fn spawn(shared: &Arc<Shared>, state: &mut State) -> bool {
+    let serving = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name(shared.name.clone())
+        .spawn(move || serving.serve());
+    match spawned {
+        Ok(_) => {
+            state.live += 1;
+            shared.started.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(error) => {
+            log::warn!("diesel-sharding: could not start a worker thread: {error}");
+            false
+        }
+    }
+}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const ABANDONED: u8 = 3;
+const CANCELLED: u8 = 4;
+
+/// Who owns the outcome of one job: its worker (once it finished) or its caller (once
+/// it gave up on it, or stopped waiting for it). The worker learns which from
+/// [`finish`](Self::finish).
+#[derive(Clone)]
+pub(crate) struct JobHandle {
+    state: Arc<AtomicU8>,
+    workers: std::sync::Weak<Shared>,
+}
+
+impl JobHandle {
+    /// The worker starts the job; false if its caller gave up or stopped waiting while
+    /// it was queued (it is then not run at all).
+    fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The worker finished the job: what to do with its outcome.
+    pub(crate) fn finish(&self) -> Verdict {
+        match self
+            .state
+            .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Verdict::Deliver,
+            Err(state) => {
+                // Given up on while running: this thread was counted stuck until now.
+                if let Some(shared) = self.workers.upgrade() {
+                    shared.unstick();
+                }
+                if state == CANCELLED {
+                    Verdict::Cancelled
+                } else {
+                    Verdict::Abandoned
+                }
+            }
+        }
+    }
+
+    /// The caller gives up at its deadline. Returns `None` if the worker finished first
+    /// (its answer is on its way), else whether the job had started (its thread is then
+    /// counted stuck, and replaced, until the job returns).
+    pub(crate) fn abandon(&self) -> Option<bool> {
+        self.give_up(ABANDONED)
+    }
+
+    /// The caller stops waiting (fail-fast): a queued job is not run, a running one
+    /// finishes and reports itself.
+    pub(crate) fn cancel(&self) {
+        let _ = self.give_up(CANCELLED);
+    }
+
+    fn give_up(&self, to: u8) -> Option<bool> {
+        for from in [QUEUED, RUNNING] {
+            if self
+                .state
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let started = from == RUNNING;
+                if started {
+                    if let Some(shared) = self.workers.upgrade() {
+                        shared.mark_stuck();
+                    }
+                }
+                return Some(started);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn threads_are_kept_and_reused() {
+        let workers = Workers::new(2, "test-worker".into());
+        for _ in 0..200 {
+            let (tx, rx) = mpsc::channel();
+            for i in 0..2 {
+                let tx = tx.clone();
+                let job = workers.handle();
+                let done = job.clone();
+                workers.submit(job, move || {
+                    if done.finish() == Verdict::Deliver {
+                        let _ = tx.send(i);
+                    }
+                });
+            }
+            let mut got: Vec<i32> = rx.iter().take(2).collect();
+            got.sort_unstable();
+            assert_eq!(got, [0, 1]);
+        }
+        assert!(workers.threads_started() <= 2, "{}", workers.threads_started());
+    }
+
+    #[test]
+    fn a_stuck_job_is_replaced_and_its_thread_comes_back() {
+        let workers = Workers::new(1, "test-worker".into());
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let stuck = workers.handle();
+        let stuck_done = stuck.clone();
+        workers.submit(stuck.clone(), move || {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv();
+            assert_eq!(stuck_done.finish(), Verdict::Abandoned);
+        });
+        // Once it runs, give up on it: its thread is stuck.
+        assert_eq!(started_rx.recv_timeout(Duration::from_secs(120)), Ok(()));
+        assert_eq!(stuck.abandon(), Some(true));
+        assert_eq!(workers.threads_alive(), 1);
+        // Another job still runs, on a replacement thread.
+        let (tx, rx) = mpsc::channel();
+        let job = workers.handle();
+        let done = job.clone();
+        workers.submit(job, move || {
+            if done.finish() == Verdict::Deliver {
+                let _ = tx.send(7);
+            }
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(7));
+        assert_eq!(workers.threads_started(), 2);
+        let _ = release_tx.send(());
+        // The stuck thread finishes and counts itself off; the pool still serves.
+        let (tx, rx) = mpsc::channel();
+        let job = workers.handle();
+        let done = job.clone();
+        workers.submit(job, move || {
+            if done.finish() == Verdict::Deliver {
+                let _ = tx.send(8);
+            }
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(8));
+        assert!(workers.threads_started() <= 3);
+    }
+}
