@@ -354,6 +354,73 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         self.transaction_at(index, f)
     }
 
+    /// Runs `f` in a transaction on `shard` under a deadline: the call returns within
+    /// `limit` (plus a few milliseconds), with [`Error::Timeout`] naming the shard if the
+    /// transaction has not finished by then, even if the network to the shard stalls.
+    ///
+    /// `f` runs on one of the pool's worker threads while you wait, so it must own what it
+    /// uses (`move |conn| ...`, `Send + 'static`). At the deadline the transaction is
+    /// abandoned: it rolls back on the server when its connection is dropped (the worker
+    /// drops it once the statement it is blocked in returns), unless its `COMMIT` had
+    /// already reached the server: as with any write that timed out, its outcome is then
+    /// unknown. Each statement inside also carries `limit` as its server-side statement
+    /// limit (PostgreSQL, MySQL, MariaDB). `limit` overrides the pool's
+    /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout), which
+    /// [`transaction`](Self::transaction) cannot apply on the client side (its closure
+    /// runs on your thread) and applies as the server-side statement limit only.
+    ///
+    /// A panic in `f` drops the connection (its transaction rolls back) and is resumed on
+    /// your thread.
+    ///
+    /// ```
+    /// use diesel::prelude::*;
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::ShardedPool;
+    /// use std::time::Duration;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .build()?;
+    /// let mut work = pool.get();
+    /// let rows = work.transaction_within("s0", Duration::from_secs(5), move |conn| {
+    ///     diesel::sql_query("CREATE TABLE t (id INTEGER)").execute(conn)?;
+    ///     diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(conn)
+    /// })?;
+    /// assert_eq!(rows, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transaction_within<T, E, F>(&mut self, shard: &str, limit: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + From<diesel::result::Error> + Send + 'static,
+    {
+        let index = self.pool.shard_index(shard)?;
+        let held = self.held[index].take();
+        let job = executor::job(move |conn: &mut Conn| {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Connection::transaction(&mut *conn, f)
+            }));
+            if outcome.is_err() {
+                mark_broken(conn);
+            }
+            Ok(outcome)
+        });
+        let pool = self.pool.clone();
+        let (result, conn) =
+            executor::run_one(&pool, index, Operation::Transaction, limit, held, job);
+        if let Some(conn) = conn {
+            self.keep(index, conn);
+        }
+        self.release_broken();
+        match result {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(error) => Err(E::from(error)),
+        }
+    }
+
     /// Runs `f` in a transaction on the shard that owns `key`.
     /// See [`transaction`](Self::transaction).
     pub fn transaction_for_key<K, T, E, F>(&mut self, key: &K, f: F) -> Result<T, E>
@@ -373,6 +440,13 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     {
         let pool = self.pool.clone();
         let (conn, checkout) = self.handed_out_for(index, Some(Operation::Transaction))?;
+        // The closure runs on this thread: the pool's default deadline can only bound it
+        // as the server-side statement limit (see `transaction_within`).
+        if let Err(e) = pool.limit_statements(conn, pool.default_timeout()) {
+            self.held[index] = None;
+            return Err(E::from(Error::on_shard(pool.id(index))(e)));
+        }
+        let conn = self.held[index].as_mut().ok_or(Error::NoShards)?;
         let probe = Probe::start(&pool, index, Operation::Transaction, checkout);
         // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
         // held connection would stay inside the transaction, and the next one would be a

@@ -498,6 +498,22 @@ impl Error {
         }
     }
 
+    /// Whether this error is a timeout on one shard: the shard did not answer within the
+    /// call's deadline ([`Error::Timeout`]), or no connection to it could be had in time
+    /// ([`Error::PoolTimeout`]). [`Error::shard`] names the shard.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sharding_core::Error;
+    ///
+    /// let err = Error::Timeout { shard: "s1".into(), limit: Duration::from_secs(1) };
+    /// assert!(err.is_timeout());
+    /// assert!(!Error::NoShards.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::PoolTimeout { .. })
+    }
+
     /// Whether this is Diesel's `NotFound` (a `get_result` or `first` that found no row).
     ///
     /// ```

@@ -555,6 +555,17 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         self.get().transaction(shard, f)
     }
 
+    /// Runs `f` in a transaction on `shard` under a deadline that holds even if the
+    /// network stalls. See [`ShardedConnection::transaction_within`].
+    pub fn transaction_within<T, E, F>(&self, shard: &str, limit: Duration, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.get().transaction_within(shard, limit, f)
+    }
+
     /// Runs `f` in a transaction on the shard that owns `key`.
     /// See [`ShardedConnection::transaction`].
     pub fn transaction_for_key<K, T, E, F>(&self, key: &K, f: F) -> Result<T, E>

@@ -16,6 +16,9 @@ pub struct Proxy {
     /// When set, the next client message holding these bytes is sent on to the server and
     /// then the connection is cut, before any answer can come back.
     cut_after: Arc<Mutex<Option<Vec<u8>>>>,
+    /// While set, bytes are read but held, in both directions, and nothing is closed:
+    /// a network that stalls.
+    stalled: Arc<AtomicBool>,
     acceptor: Option<thread::JoinHandle<()>>,
 }
 
@@ -30,6 +33,7 @@ impl Proxy {
             running: Arc::new(AtomicBool::new(false)),
             streams: Arc::new(Mutex::new(Vec::new())),
             cut_after: Arc::new(Mutex::new(None)),
+            stalled: Arc::new(AtomicBool::new(false)),
             acceptor: None,
         };
         proxy.serve(listener);
@@ -45,17 +49,18 @@ impl Proxy {
             .set_nonblocking(true)
             .expect("non-blocking listener");
         self.running.store(true, Ordering::SeqCst);
-        let (running, streams, target, cut_after) = (
+        let (running, streams, target, cut_after, stalled) = (
             Arc::clone(&self.running),
             Arc::clone(&self.streams),
             self.target,
             Arc::clone(&self.cut_after),
+            Arc::clone(&self.stalled),
         );
         self.acceptor = Some(thread::spawn(move || {
             while running.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let _ = forward(client, target, &streams, &cut_after);
+                        let _ = forward(client, target, &streams, &cut_after, &stalled);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         thread::sleep(Duration::from_millis(5))
@@ -89,6 +94,17 @@ impl Proxy {
         self.cut_after.lock().unwrap().is_none()
     }
 
+    /// Stalls the network: from now on bytes are held in both directions (new
+    /// connections are accepted, and held too), and nothing is closed or refused.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends a stall: the held bytes go on, in order.
+    pub fn unstall(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
+    }
+
     /// Brings it back on the same port.
     pub fn resume(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("rebind proxy port");
@@ -107,6 +123,7 @@ fn forward(
     target: SocketAddr,
     streams: &Mutex<Vec<TcpStream>>,
     cut_after: &Arc<Mutex<Option<Vec<u8>>>>,
+    stalled: &Arc<AtomicBool>,
 ) -> io::Result<()> {
     client.set_nonblocking(false)?;
     let server = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
@@ -116,13 +133,18 @@ fn forward(
         all.push(client.try_clone()?);
         all.push(server.try_clone()?);
     }
-    pipe_client(client, server, Arc::clone(cut_after));
-    pipe(server2, client2);
+    pipe_client(client, server, Arc::clone(cut_after), Arc::clone(stalled));
+    pipe(server2, client2, Arc::clone(stalled));
     Ok(())
 }
 
 /// Client to server, watching for an armed cut.
-fn pipe_client(mut from: TcpStream, mut to: TcpStream, cut_after: Arc<Mutex<Option<Vec<u8>>>>) {
+fn pipe_client(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    cut_after: Arc<Mutex<Option<Vec<u8>>>>,
+    stalled: Arc<AtomicBool>,
+) {
     use std::io::{Read, Write};
     thread::spawn(move || {
         let mut buf = vec![0_u8; 64 * 1024];
@@ -131,6 +153,7 @@ fn pipe_client(mut from: TcpStream, mut to: TcpStream, cut_after: Arc<Mutex<Opti
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            hold_while(&stalled);
             let chunk = &buf[..n];
             let mut armed = cut_after.lock().unwrap();
             let hit = armed
@@ -154,11 +177,33 @@ fn pipe_client(mut from: TcpStream, mut to: TcpStream, cut_after: Arc<Mutex<Opti
     });
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
+    use std::io::{Read, Write};
     thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
+        let mut buf = vec![0_u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            hold_while(&stalled);
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = to.shutdown(Shutdown::Write);
     });
+}
+
+/// Holds the bytes in hand while the proxy is stalled (bounded: a test that forgets to
+/// end its stall does not hang its threads for more than ten minutes).
+fn hold_while(stalled: &AtomicBool) {
+    for _ in 0..120_000 {
+        if !stalled.load(Ordering::SeqCst) {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// `url` with its `host:port` replaced by `127.0.0.1:port`.

@@ -202,41 +202,55 @@ fn a_commit_cut_in_flight_is_reported_as_unknown_not_as_failed() {
 /// being lifted: the write committed, so the shard is reported as written, and the
 /// connection is dropped rather than reused.
 #[test]
-fn a_committed_write_is_not_reported_failed_when_lifting_its_limit_fails() {
+fn a_statement_limit_is_set_once_and_lifted_before_user_code_gets_the_connection() {
     let databases = Databases::create(3, super::LOGICAL);
     let proxy = Proxy::start(address_of(&databases.url(0)));
+    // One connection behind the proxy: every statement below uses it.
     let pool = proxied_pool(&databases, &proxy, |b| {
-        b.max_size(2).connection_timeout(Duration::from_secs(5))
+        b.max_size(1).min_idle(Some(1)).connection_timeout(Duration::from_secs(5))
     });
     let k1 = key_on(&pool, "s1");
     pool.insert(customer(k1)).unwrap();
     // The statement that lifts the limit: PostgreSQL `statement_timeout = 0`, MariaDB
-    // `max_statement_time = 0.000`, MySQL `max_execution_time = 0`.
+    // `max_statement_time = 0.000`, MySQL `max_execution_time = 0`. Nothing may send it
+    // after a write: the limit stays on the connection between statements.
     let lift: &[u8] = if cfg!(feature = "postgres") && Conn::NAME == "postgres" {
         b"statement_timeout = 0"
     } else {
         b"_time = 0"
     };
     proxy.cut_after(lift);
-    let written = diesel::update(customers::table.filter(customers::id.eq(k1)))
-        .set(customers::name.eq("renamed"))
-        .all_shards()
-        .on_shards(["s1"])
-        .timeout(Duration::from_secs(30))
-        .execute(&pool);
-    assert!(proxy.has_cut(), "the lift was cut");
-    assert_eq!(
-        written.unwrap(),
-        1,
-        "the committed write is reported as done"
+    for round in 0..3 {
+        let written = diesel::update(customers::table.filter(customers::id.eq(k1)))
+            .set(customers::name.eq(format!("renamed {round}")))
+            .all_shards()
+            .on_shards(["s1"])
+            .timeout(Duration::from_secs(30))
+            .execute(&pool);
+        assert_eq!(written.unwrap(), 1, "round {round}");
+    }
+    assert!(!proxy.has_cut(), "no limit was lifted between statements");
+    // Handing the connection to user code lifts the limit: here the lift is cut, so the
+    // hand-out fails and the connection is dropped, not handed out with a limit on it.
+    let err = pool.connection("s1").map(|_| ()).unwrap_err();
+    assert!(proxy.has_cut(), "the lift was sent");
+    assert_eq!(err.shard().map(|s| s.as_str()), Some("s1"), "{err}");
+    let mut conn = pool.connection("s1").unwrap();
+    let limit: String = if cfg!(feature = "postgres") && Conn::NAME == "postgres" {
+        diesel::dsl::sql::<diesel::sql_types::Text>("SELECT current_setting('statement_timeout')")
+            .get_result(&mut *conn)
+            .unwrap()
+    } else {
+        diesel::dsl::sql::<diesel::sql_types::Text>(
+            "SELECT CAST(COALESCE(@@max_statement_time, 0) + 0 AS CHAR)",
+        )
+        .get_result(&mut *conn)
+        .unwrap()
+    };
+    assert!(
+        limit == "0" || limit.trim_end_matches('0').trim_end_matches('.') == "0",
+        "a handed-out connection has no limit: {limit}"
     );
-    let name: String = customers::table
-        .filter(customers::id.eq(k1))
-        .select(customers::name)
-        .for_key(k1)
-        .get_result(&pool)
-        .unwrap();
-    assert_eq!(name, "renamed");
 }
 
 #[test]
@@ -263,4 +277,186 @@ fn a_shard_whose_database_is_missing_fails_the_build_by_name() {
         matches!(&err, Error::Connect { shard, .. } if shard == culprit),
         "{err}"
     );
+}
+
+/// A deadline that must hold while the network to `s1` and `s2` stalls.
+const DEADLINE: Duration = Duration::from_secs(1);
+
+/// Asserts that a call with a 1 s deadline returned well before a stall could have ended
+/// on its own: under ten seconds (the stall lasts until the test ends it).
+fn returned_in_time(started: Instant, what: &str) {
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "{what} took {elapsed:?} with a {DEADLINE:?} deadline on a stalled shard"
+    );
+}
+
+/// Asserts that `err` is a timeout naming `shard`.
+fn timed_out_on(err: &Error, shard: &str, what: &str) {
+    assert!(err.is_timeout(), "{what}: {err}");
+    assert_eq!(err.shard().map(|s| s.as_str()), Some(shard), "{what}: {err}");
+}
+
+#[test]
+fn deadlines_hold_while_the_network_to_a_shard_stalls() {
+    let databases = Databases::create(3, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| {
+        // A checkout alone would wait 60 s: only the deadline can end the calls below.
+        b.max_size(3).connection_timeout(Duration::from_secs(60))
+    });
+    let (k0, k1) = (key_on(&pool, "s0"), key_on(&pool, "s1"));
+    pool.insert(customer(k0)).unwrap();
+    pool.insert(customer(k1)).unwrap();
+    let count_on = |key: i64| {
+        customers::table
+            .for_key(key)
+            .count()
+            .timeout(DEADLINE)
+            .get_result::<i64, _>(&pool)
+    };
+    assert_eq!(count_on(k1).unwrap(), 1);
+    let threads = pool.worker_threads_started();
+
+    proxy.stall();
+    let started = Instant::now();
+    let err = count_on(k1).unwrap_err();
+    returned_in_time(started, "a keyed read");
+    timed_out_on(&err, "s1", "a keyed read");
+
+    let started = Instant::now();
+    let err = diesel::update(customers::table)
+        .set(customers::name.eq("stalled"))
+        .for_key(k1)
+        .timeout(DEADLINE)
+        .execute(&pool)
+        .unwrap_err();
+    returned_in_time(started, "a keyed write");
+    timed_out_on(&err, "s1", "a keyed write");
+
+    let started = Instant::now();
+    let err = customers::table
+        .count()
+        .all_shards()
+        .timeout(DEADLINE)
+        .count(&pool)
+        .unwrap_err();
+    returned_in_time(started, "a fail-fast fan-out");
+    match &err {
+        Error::FanOut { failures } => {
+            assert!(!failures.is_empty(), "{err}");
+            for failure in failures {
+                assert_ne!(failure.shard, "s0", "{err}");
+                assert!(failure.error.is_timeout(), "{err}");
+            }
+        }
+        other => panic!("a fail-fast fan-out: {other}"),
+    }
+
+    let started = Instant::now();
+    let (healthy, failures) = customers::table
+        .count()
+        .all_shards()
+        .timeout(DEADLINE)
+        .allow_partial()
+        .count(&pool)
+        .unwrap()
+        .into_parts();
+    returned_in_time(started, "a partial fan-out");
+    assert_eq!(healthy, 1, "s0's row");
+    let mut failed: Vec<&str> = failures.iter().map(|f| f.shard.as_str()).collect();
+    failed.sort_unstable();
+    assert_eq!(failed, ["s1", "s2"]);
+    assert!(failures.iter().all(|f| f.error.is_timeout()));
+
+    let mut work = pool.get();
+    let started = Instant::now();
+    let err = customers::table
+        .for_key(k1)
+        .count()
+        .timeout(DEADLINE)
+        .get_result::<i64, _>(&mut work)
+        .unwrap_err();
+    returned_in_time(started, "a unit of work's statement");
+    timed_out_on(&err, "s1", "a unit of work's statement");
+    // The unit of work still serves the healthy shard.
+    let on_s0: i64 = customers::table
+        .for_key(k0)
+        .count()
+        .timeout(DEADLINE)
+        .get_result(&mut work)
+        .unwrap();
+    assert_eq!(on_s0, 1);
+    drop(work);
+
+    let started = Instant::now();
+    let err = pool
+        .transaction_within("s1", DEADLINE, move |conn| {
+            diesel::update(customers::table.filter(customers::id.eq(k1)))
+                .set(customers::name.eq("in a stalled transaction"))
+                .execute(conn)
+                .map_err(Error::from)
+        })
+        .unwrap_err();
+    returned_in_time(started, "a transaction");
+    timed_out_on(&err, "s1", "a transaction");
+
+    // A stalled shard costs threads only while it is stalled, never one per call.
+    assert!(pool.worker_threads_started() - threads <= 16);
+    proxy.unstall();
+
+    // After the stall the shard serves again (bounded by count; the stuck statements
+    // finish and drop their connections as their answers arrive).
+    let mut served = false;
+    for _ in 0..300 {
+        if count_on(k1).is_ok_and(|n| n == 1) {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served, "s1 serves again after the stall");
+    // Nothing that timed out took effect, and no connection stays stuck: every
+    // connection of the proxied pool comes back idle (or kept on its namespace).
+    let name: String = customers::table
+        .filter(customers::id.eq(k1))
+        .select(customers::name)
+        .for_key(k1)
+        .get_result(&pool)
+        .unwrap();
+    assert_ne!(name, "in a stalled transaction", "the abandoned transaction rolled back");
+    let proxied = pool.shard_pool("s1").unwrap();
+    let mut settled = false;
+    for _ in 0..300 {
+        let state = proxied.state();
+        let kept = pool.kept_idle("s1").unwrap() as u32;
+        if state.connections == state.idle_connections + kept {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(settled, "no connection stays stuck after the stall");
+}
+
+#[test]
+fn fan_outs_start_no_thread_per_call() {
+    let databases = Databases::create(3, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| b.max_size(3));
+    let count = || {
+        customers::table
+            .count()
+            .all_shards()
+            .count(&pool)
+            .unwrap()
+    };
+    assert_eq!(count(), 0);
+    let threads = pool.worker_threads_started();
+    for _ in 0..1000 {
+        assert_eq!(count(), 0);
+    }
+    assert_eq!(pool.worker_threads_started(), threads);
+    assert!(threads <= pool.worker_threads() as u64);
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 
-use super::workers::JobHandle;
+use super::workers::{Deliver, JobHandle};
 use super::{Checkout, Probe, Statement};
 use crate::backend::mark_broken;
 use crate::events::Operation;
@@ -121,14 +121,20 @@ where
             Err(_) => {
                 // The deadline: every shard still running or waiting has timed out.
                 let limit = limit.unwrap_or_default();
+                let mut finished_first = 0;
                 for (position, index, handle) in in_flight.drain(..) {
-                    if handle.abandon().is_some() {
-                        done.push((position, timed_out(pool, index, settings, limit)));
+                    match handle.abandon() {
+                        Some(_) => done.push((position, timed_out(pool, index, settings, limit))),
+                        None => finished_first += 1,
                     }
                 }
-                // Answers that came in just before the shards were given up on.
-                while let Ok(answer) = rx.try_recv() {
-                    done.push(answer);
+                // Shards that finished just before they were given up on: their answers
+                // are on their way (their workers are past the statement), so wait.
+                for _ in 0..finished_first {
+                    match rx.recv() {
+                        Ok(answer) => done.push(answer),
+                        Err(_) => break,
+                    }
                 }
                 for (position, task) in queue.drain(..) {
                     if let Some(conn) = task.held {
@@ -147,6 +153,48 @@ where
     }
     done.sort_by_key(|(position, _)| *position);
     done.into_iter().map(|(_, done)| done).collect()
+}
+
+/// Runs one job on the shard at `index` under the deadline `limit`, on the lent
+/// connection `held` if there is one; returns its result and the connection to keep
+/// (the lent one, unless it was given up on at the deadline).
+pub(crate) fn run_one<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    operation: Operation,
+    limit: Duration,
+    held: Option<ShardPooledConnection<Conn>>,
+    job: Job<Conn, R>,
+) -> (Result<R>, Option<ShardPooledConnection<Conn>>)
+where
+    Conn: ShardBackend,
+    R: Send + 'static,
+{
+    let keep = held.is_some();
+    let settings = CallSettings {
+        operation,
+        options: RunOptions {
+            parallelism: Parallelism::Sequential,
+            timeout: Some(limit),
+            stop_on_failure: true,
+        },
+        keep,
+    };
+    let task = Task { index, held, job };
+    let mut unused = Vec::new();
+    let done = run_tasks(pool, vec![task], settings, |_| None, &mut unused);
+    let conn = unused.pop().map(|(_, conn)| conn);
+    match done.into_iter().next() {
+        Some(done) => (done.result, done.conn.or(conn)),
+        // Every task leaves a result when nothing stops early; never reached.
+        None => (
+            Err(Error::Timeout {
+                shard: pool.id(index).clone(),
+                limit,
+            }),
+            conn,
+        ),
+    }
 }
 
 /// The tasks one after another on the caller's thread (no deadline, nothing to run in
@@ -198,12 +246,32 @@ where
     let job = handle.clone();
     let worker_pool = pool.clone();
     workers.submit(handle.clone(), move || {
-        let answer = run_task(&worker_pool, task, settings, deadline, rows, || {
-            job.finish()
-        });
-        if let Some(answer) = answer {
+        let index = task.index;
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_task(&worker_pool, task, settings, deadline, rows, || job.finish())
+        }));
+        let answer = match ran {
+            Ok(answer) => answer?,
+            // A panic in the statement (a `FromSql` impl, say): its caller gets an error
+            // instead of waiting for an answer that would never come.
+            Err(_) => match job.finish() {
+                Verdict::Deliver => Done {
+                    index,
+                    result: Err(Error::Query {
+                        shard: worker_pool.id(index).clone(),
+                        source: diesel::result::Error::QueryBuilderError(
+                            "the statement panicked on a worker thread".into(),
+                        ),
+                    }),
+                    conn: None,
+                },
+                _ => return None,
+            },
+        };
+        let deliver: Deliver = Box::new(move || {
             let _ = tx.send((position, answer));
-        }
+        });
+        Some(deliver)
     });
     handle
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 
-pub(crate) use dispatch::{run_tasks, CallSettings, Done, Job, Task};
+pub(crate) use dispatch::{run_one, run_tasks, CallSettings, Done, Job, Task};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use owned::collect_with;
 pub use owned::OwnedQuery;

@@ -21,7 +21,12 @@ use super::dispatch::Verdict;
 /// How many stuck threads a pool replaces at most, at once.
 pub(crate) const MAX_STUCK: usize = 64;
 
-type Task = Box<dyn FnOnce() + Send + 'static>;
+/// What a task hands back to be done once its thread counts as free again: sending
+/// the answer to the caller. Sending it only then means a caller that submits its next
+/// task as soon as it has the answer finds the thread free, and starts no other.
+pub(crate) type Deliver = Box<dyn FnOnce() + Send + 'static>;
+
+type Task = Box<dyn FnOnce() -> Option<Deliver> + Send + 'static>;
 
 /// A pool of worker threads. Dropping it lets its threads finish their queue and exit.
 pub(crate) struct Workers {
@@ -41,8 +46,8 @@ struct State {
     queue: VecDeque<Task>,
     /// Threads alive.
     live: usize,
-    /// Threads waiting for a task.
-    idle: usize,
+    /// Threads running a task.
+    running: usize,
     /// Threads running a task whose caller gave up on it. Signed: a stuck thread may
     /// finish (and count itself off) just before its caller counts it on.
     stuck: isize,
@@ -87,21 +92,20 @@ impl Workers {
     }
 
     /// Queues `job`, waking an idle thread or starting one if the pool may.
-    pub(crate) fn submit(&self, job: JobHandle, task: impl FnOnce() + Send + 'static) {
-        let shared = Arc::clone(&self.shared);
-        let task: Task = Box::new(move || {
-            if job.start() {
-                task();
-            }
-        });
+    pub(crate) fn submit(
+        &self,
+        job: JobHandle,
+        task: impl FnOnce() -> Option<Deliver> + Send + 'static,
+    ) {
+        let task: Task = Box::new(move || if job.start() { task() } else { None });
         let mut state = self.shared.lock();
         state.queue.push_back(task);
-        if state.idle >= state.queue.len() {
-            drop(state);
-            self.shared.wake.notify_one();
-            return;
-        }
-        if state.live < state.allowed(self.shared.size) && spawn(&shared, &mut state) {
+        // A thread is free for each queued task, or one more is started if allowed.
+        let free = state.live - state.running;
+        if free < state.queue.len()
+            && state.live < state.allowed(self.shared.size)
+            && spawn(&self.shared, &mut state)
+        {
             return;
         }
         drop(state);
@@ -135,9 +139,14 @@ impl Shared {
         let mut state = self.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
+                state.running += 1;
                 drop(state);
                 // A panicking job must not take its thread down with the pool's count.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                let deliver = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+                self.lock().running -= 1;
+                if let Ok(Some(deliver)) = deliver {
+                    deliver();
+                }
                 state = self.lock();
                 continue;
             }
@@ -145,9 +154,7 @@ impl Shared {
                 state.live -= 1;
                 return;
             }
-            state.idle += 1;
             state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
-            state.idle -= 1;
         }
     }
 
@@ -160,7 +167,8 @@ impl Shared {
     fn mark_stuck(self: &Arc<Self>) {
         let mut state = self.lock();
         state.stuck += 1;
-        if !state.queue.is_empty() && state.idle == 0 && state.live < state.allowed(self.size) {
+        let free = state.live - state.running;
+        if free < state.queue.len() && state.live < state.allowed(self.size) {
             spawn(self, &mut state);
         }
     }
@@ -217,6 +225,8 @@ impl JobHandle {
             .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => Verdict::Deliver,
+            // Finished already (asked again after a panic): nobody waits any more.
+            Err(DONE) => Verdict::Abandoned,
             Err(state) => {
                 // Given up on while running: this thread was counted stuck until now.
                 if let Some(shared) = self.workers.upgrade() {
@@ -280,9 +290,11 @@ mod tests {
                 let job = workers.handle();
                 let done = job.clone();
                 workers.submit(job, move || {
-                    if done.finish() == Verdict::Deliver {
-                        let _ = tx.send(i);
-                    }
+                    (done.finish() == Verdict::Deliver).then(|| {
+                        Box::new(move || {
+                            let _ = tx.send(i);
+                        }) as Deliver
+                    })
                 });
             }
             let mut got: Vec<i32> = rx.iter().take(2).collect();
@@ -303,6 +315,7 @@ mod tests {
             let _ = started_tx.send(());
             let _ = release_rx.recv();
             assert_eq!(stuck_done.finish(), Verdict::Abandoned);
+            None
         });
         // Once it runs, give up on it: its thread is stuck.
         assert_eq!(started_rx.recv_timeout(Duration::from_secs(120)), Ok(()));
@@ -313,9 +326,11 @@ mod tests {
         let job = workers.handle();
         let done = job.clone();
         workers.submit(job, move || {
-            if done.finish() == Verdict::Deliver {
-                let _ = tx.send(7);
-            }
+            (done.finish() == Verdict::Deliver).then(|| {
+                Box::new(move || {
+                    let _ = tx.send(7);
+                }) as Deliver
+            })
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(7));
         assert_eq!(workers.threads_started(), 2);
@@ -325,9 +340,11 @@ mod tests {
         let job = workers.handle();
         let done = job.clone();
         workers.submit(job, move || {
-            if done.finish() == Verdict::Deliver {
-                let _ = tx.send(8);
-            }
+            (done.finish() == Verdict::Deliver).then(|| {
+                Box::new(move || {
+                    let _ = tx.send(8);
+                }) as Deliver
+            })
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(8));
         assert!(workers.threads_started() <= 3);
