@@ -206,6 +206,9 @@ fn out_of_range_pool_settings_in_a_file_are_refused_at_their_value() {
         ("idle_timeout_ms = 0", "pool.idle_timeout_ms", 19),
         ("max_lifetime_ms = 0", "pool.max_lifetime_ms", 19),
         ("insert_batch_rows = 0", "pool.insert_batch_rows", 21),
+        ("default_timeout_ms = 0", "pool.default_timeout_ms", 22),
+        ("worker_threads = 0", "pool.worker_threads", 18),
+        ("worker_threads = 100000", "pool.worker_threads", 18),
     ];
     for (setting, key, column) in cases {
         let text = format!(
@@ -235,7 +238,7 @@ fn out_of_range_pool_settings_in_a_file_are_refused_at_their_value() {
 fn out_of_range_pool_settings_in_the_builder_are_refused() {
     type Builder = diesel_sharding::ShardedPoolBuilder<diesel::SqliteConnection>;
     type Configure = fn(Builder) -> Builder;
-    let cases: [(&str, Configure); 7] = [
+    let cases: [(&str, Configure); 11] = [
         ("max_size", |b| b.max_size(0)),
         ("max_size", |b| b.max_size(u32::MAX)),
         ("min_idle", |b| b.max_size(2).min_idle(Some(3))),
@@ -247,6 +250,10 @@ fn out_of_range_pool_settings_in_the_builder_are_refused() {
         }),
         ("idle_timeout", |b| b.idle_timeout(Some(Duration::ZERO))),
         ("max_lifetime", |b| b.max_lifetime(Some(Duration::ZERO))),
+        ("default_timeout", |b| b.default_timeout(Duration::ZERO)),
+        ("default_timeout", |b| b.default_timeout(Duration::MAX)),
+        ("worker_threads", |b| b.worker_threads(0)),
+        ("worker_threads", |b| b.worker_threads(usize::MAX)),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s0.db").to_string_lossy().into_owned();

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::LoadConnection;
-use diesel::query_builder::QueryFragment;
 use diesel::connection::TransactionManager;
+use diesel::query_builder::QueryFragment;
 use diesel::r2d2::R2D2Connection;
 use diesel::result::DatabaseErrorKind;
 use diesel::QueryResult;

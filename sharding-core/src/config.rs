@@ -37,6 +37,8 @@ struct RawPool {
     idle_timeout_ms: Option<Spanned<u64>>,
     max_lifetime_ms: Option<Spanned<u64>>,
     insert_batch_rows: Option<Spanned<usize>>,
+    default_timeout_ms: Option<Spanned<u64>>,
+    worker_threads: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +98,8 @@ struct RawIds {
 /// min_idle = 1
 /// connection_timeout_ms = 30000
 /// test_on_check_out = false
+/// default_timeout_ms = 5000            # every call's deadline unless it sets its own
+/// worker_threads = 16                  # threads for fan-outs and deadlines
 ///
 /// [router]                             # optional; default: kind = "hash"
 /// kind = "range"                       # hash | modulo | range | lookup
@@ -240,11 +244,20 @@ impl ShardConfig {
                 "max_lifetime_ms",
                 "leave the key out for the default",
             ),
+            (
+                &pool.default_timeout_ms,
+                "default_timeout_ms",
+                "leave the key out for no deadline",
+            ),
         ] {
             if let Some(v) = value {
                 crate::builder::check_time_limit(Duration::from_millis(*v.get_ref()), zero_means)
                     .map_err(at(v.span(), key))?;
             }
+        }
+        if let Some(v) = &pool.worker_threads {
+            crate::builder::check_worker_threads(*v.get_ref())
+                .map_err(at(v.span(), "worker_threads"))?;
         }
         if let Some(v) = &pool.insert_batch_rows {
             if *v.get_ref() == 0 {
@@ -644,6 +657,12 @@ impl ShardConfig {
         }
         if let Some(rows) = &pool.insert_batch_rows {
             builder = builder.insert_batch_rows(*rows.get_ref());
+        }
+        if let Some(ms) = &pool.default_timeout_ms {
+            builder = builder.default_timeout(millis(ms));
+        }
+        if let Some(threads) = &pool.worker_threads {
+            builder = builder.worker_threads(*threads.get_ref());
         }
         let mut secrets = Vec::new();
         for (i, shared) in self.raw.shared_pools.iter().enumerate() {

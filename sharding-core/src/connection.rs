@@ -7,13 +7,17 @@ use diesel::associations::HasTable;
 use diesel::connection::{Connection, TransactionManager};
 use diesel::insertable::Insertable;
 use diesel::query_builder::InsertStatement;
+use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::R2D2Connection;
-use diesel::QueryResult;
+use diesel::sql_types::Untyped;
+use diesel::{QueryResult, RunQueryDsl};
 
 use crate::backend::{drop_if_disconnected, mark_broken};
 use crate::events::Operation;
-use crate::executor::{self, CallSettings, Checkout, Done, Job, Probe, Statement, Task};
+use crate::executor::{
+    self, CallSettings, Checkout, Done, Job, OwnedQuery, Probe, Statement, Task,
+};
 use crate::fanout::exec::RunOptions;
 use crate::model::TableOf;
 use crate::pool::{hand_out, ShardPooledConnection};
@@ -375,7 +379,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// ```
     /// use diesel::prelude::*;
     /// use diesel::SqliteConnection;
-    /// use sharding_core::ShardedPool;
+    /// use sharding_core::{Error, ShardedPool};
     /// use std::time::Duration;
     ///
     /// let dir = tempfile::tempdir()?;
@@ -385,12 +389,17 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// let mut work = pool.get();
     /// let rows = work.transaction_within("s0", Duration::from_secs(5), move |conn| {
     ///     diesel::sql_query("CREATE TABLE t (id INTEGER)").execute(conn)?;
-    ///     diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(conn)
+    ///     Ok::<_, Error>(diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(conn)?)
     /// })?;
     /// assert_eq!(rows, 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn transaction_within<T, E, F>(&mut self, shard: &str, limit: Duration, f: F) -> Result<T, E>
+    pub fn transaction_within<T, E, F>(
+        &mut self,
+        shard: &str,
+        limit: Duration,
+        f: F,
+    ) -> Result<T, E>
     where
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -475,18 +484,33 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
 
     /// Inserts one row on the shard its key routes to, and returns the number of rows
     /// inserted (1). Pass the row by reference (`&order`) or by value.
+    ///
+    /// Under the pool's [`default_timeout`](crate::ShardedPoolBuilder::default_timeout),
+    /// the insert runs on a worker and the call returns within that deadline, as a routed
+    /// statement with [`Routed::timeout`](crate::Routed::timeout) does.
     pub fn insert<Row>(&mut self, row: Row) -> Result<usize>
     where
         Row: ShardKeyed + Insertable<TableOf<Row>>,
-        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn>,
+        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn> + QueryFragment<Conn::Backend>,
+        OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
         let index = self.pool.route_key_index(row.shard_key(), "row")?;
-        self.run_at(index, Operation::Insert, executor::rows_affected, |conn| {
-            ExecuteDsl::execute(
-                diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row),
-                conn,
-            )
-        })
+        let statement = diesel::insert_into(<TableOf<Row> as HasTable>::table()).values(row);
+        let Some(limit) = self.pool.default_timeout() else {
+            return self.run_at(index, Operation::Insert, executor::rows_affected, |conn| {
+                ExecuteDsl::execute(statement, conn)
+            });
+        };
+        let owned: OwnedQuery<Untyped, _> = OwnedQuery::collect_at(&self.pool, index, &statement)?;
+        let job = executor::job(move |conn: &mut Conn| owned.execute(conn));
+        let held = self.held[index].take();
+        let pool = self.pool.clone();
+        let (result, conn) = executor::run_one(&pool, index, Operation::Insert, limit, held, job);
+        if let Some(conn) = conn {
+            self.keep(index, conn);
+        }
+        self.release_broken();
+        result
     }
 
     /// Inserts rows on the shards their keys route to, and returns how many were inserted.

@@ -89,7 +89,6 @@ mod shard_id;
 mod sharded;
 
 pub use access::{BackendOf, ShardAccess};
-pub use executor::OwnedQuery;
 pub use backend::ShardBackend;
 pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 #[cfg(feature = "config")]
@@ -99,6 +98,7 @@ pub use error::{error_chain, BoxError, Error, OptionalExtension, Result, ShardFa
 pub use events::{
     HandleEvent, LatencyHistogram, NopEventHandler, Operation, Outcome, ShardEvent, ShardStats,
 };
+pub use executor::OwnedQuery;
 pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
     MergeBy, Merged, PartialResult, Summable,

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use diesel::insertable::Insertable;
 use diesel::migration::MigrationSource;
-use diesel::query_builder::InsertStatement;
+use diesel::query_builder::{InsertStatement, QueryFragment};
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::sql_types::Untyped;
 use diesel_migrations::MigrationHarness;
 
 use crate::backend::mark_broken;
@@ -20,8 +21,9 @@ use crate::executor::Checkout;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
-    Error, IdChooser, IdLayout, MigrationReport, Result, Router, RoutingKey, ShardBackend,
-    ShardEncodedIds, ShardId, ShardKey, ShardKeyed, ShardedConnection, ShardedPoolBuilder, TableOf,
+    Error, IdChooser, IdLayout, MigrationReport, OwnedQuery, Result, Router, RoutingKey,
+    ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardKeyed, ShardedConnection,
+    ShardedPoolBuilder, TableOf,
 };
 
 /// The r2d2 pool of one shard.
@@ -471,13 +473,18 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         schema: Option<&str>,
     ) -> Result<(u32, u32)> {
         let key = (index, schema.map(str::to_owned), name.to_owned());
-        let known = self.inner.type_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let known = self
+            .inner
+            .type_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(ids) = known.get(&key) {
             return Ok(*ids);
         }
         drop(known);
         let mut conn = self.checkout(index)?;
-        let ids = Conn::lookup_type(&mut conn, name, schema).map_err(Error::on_shard(self.id(index)));
+        let ids =
+            Conn::lookup_type(&mut conn, name, schema).map_err(Error::on_shard(self.id(index)));
         self.give_back(index, conn);
         let ids = ids?;
         self.inner
@@ -526,7 +533,8 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     pub fn insert<Row>(&self, row: Row) -> Result<usize>
     where
         Row: ShardKeyed + Insertable<TableOf<Row>>,
-        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn>,
+        InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn> + QueryFragment<Conn::Backend>,
+        OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
         self.get().insert(row)
     }

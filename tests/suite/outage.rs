@@ -207,7 +207,9 @@ fn a_statement_limit_is_set_once_and_lifted_before_user_code_gets_the_connection
     let proxy = Proxy::start(address_of(&databases.url(0)));
     // One connection behind the proxy: every statement below uses it.
     let pool = proxied_pool(&databases, &proxy, |b| {
-        b.max_size(1).min_idle(Some(1)).connection_timeout(Duration::from_secs(5))
+        b.max_size(1)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
     });
     let k1 = key_on(&pool, "s1");
     pool.insert(customer(k1)).unwrap();
@@ -295,7 +297,11 @@ fn returned_in_time(started: Instant, what: &str) {
 /// Asserts that `err` is a timeout naming `shard`.
 fn timed_out_on(err: &Error, shard: &str, what: &str) {
     assert!(err.is_timeout(), "{what}: {err}");
-    assert_eq!(err.shard().map(|s| s.as_str()), Some(shard), "{what}: {err}");
+    assert_eq!(
+        err.shard().map(|s| s.as_str()),
+        Some(shard),
+        "{what}: {err}"
+    );
 }
 
 #[test]
@@ -425,7 +431,10 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
         .for_key(k1)
         .get_result(&pool)
         .unwrap();
-    assert_ne!(name, "in a stalled transaction", "the abandoned transaction rolled back");
+    assert_ne!(
+        name, "in a stalled transaction",
+        "the abandoned transaction rolled back"
+    );
     let proxied = pool.shard_pool("s1").unwrap();
     let mut settled = false;
     for _ in 0..300 {
@@ -445,13 +454,7 @@ fn fan_outs_start_no_thread_per_call() {
     let databases = Databases::create(3, super::LOGICAL);
     let proxy = Proxy::start(address_of(&databases.url(0)));
     let pool = proxied_pool(&databases, &proxy, |b| b.max_size(3));
-    let count = || {
-        customers::table
-            .count()
-            .all_shards()
-            .count(&pool)
-            .unwrap()
-    };
+    let count = || customers::table.count().all_shards().count(&pool).unwrap();
     assert_eq!(count(), 0);
     let threads = pool.worker_threads_started();
     for _ in 0..1000 {

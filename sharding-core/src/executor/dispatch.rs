@@ -101,9 +101,7 @@ where
             break;
         }
         let answer = match deadline {
-            Some(deadline) => {
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            }
+            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
             None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         match answer {
@@ -245,11 +243,19 @@ where
     let handle = workers.handle();
     let job = handle.clone();
     let worker_pool = pool.clone();
+    // The statement's span is a child of the caller's span, on whichever thread it runs.
+    #[cfg(feature = "tracing")]
+    let parent = tracing::Span::current();
     workers.submit(handle.clone(), move || {
         let index = task.index;
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_task(&worker_pool, task, settings, deadline, rows, || job.finish())
-        }));
+        let run = || {
+            run_task(&worker_pool, task, settings, deadline, rows, || {
+                job.finish()
+            })
+        };
+        #[cfg(feature = "tracing")]
+        let run = || parent.in_scope(run);
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
         let answer = match ran {
             Ok(answer) => answer?,
             // A panic in the statement (a `FromSql` impl, say): its caller gets an error
@@ -324,7 +330,13 @@ where
             return match verdict() {
                 Verdict::Abandoned => None,
                 v => {
-                    super::checkout_failed(pool, index, settings.operation, started.elapsed(), &error);
+                    super::checkout_failed(
+                        pool,
+                        index,
+                        settings.operation,
+                        started.elapsed(),
+                        &error,
+                    );
                     (v == Verdict::Deliver).then_some(Done {
                         index,
                         result: Err(error),
@@ -379,8 +391,11 @@ fn timed_out<Conn: ShardBackend, R>(
         shard: pool.id(index).clone(),
         limit,
     };
-    Probe::start(pool, index, settings.operation, Checkout::default())
-        .finish_after(pool, limit, Err(Some(&error)));
+    Probe::start(pool, index, settings.operation, Checkout::default()).finish_after(
+        pool,
+        limit,
+        Err(Some(&error)),
+    );
     Done {
         index,
         result: Err(error),

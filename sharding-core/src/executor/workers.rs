@@ -301,7 +301,11 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, [0, 1]);
         }
-        assert!(workers.threads_started() <= 2, "{}", workers.threads_started());
+        assert!(
+            workers.threads_started() <= 2,
+            "{}",
+            workers.threads_started()
+        );
     }
 
     #[test]

@@ -23,9 +23,8 @@ pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 use crate::error::ShardFailure;
 use crate::executor::{self, OwnedQuery};
 use crate::{
-    BackendOf,
-    EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, Sharded,
-    ShardedPool,
+    BackendOf, EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId,
+    Sharded, ShardedPool,
 };
 
 /// Each healthy shard's result, and the failures.
@@ -146,27 +145,35 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         self
     }
 
-    /// Runs one shard after another on the caller's thread. Defaults to parallel.
+    /// Runs one shard after another: on the caller's thread, or with a deadline on one
+    /// worker at a time. Defaults to parallel.
     pub fn sequential(mut self) -> Self {
         self.options.parallelism = Parallelism::Sequential;
         self
     }
 
-    /// Runs at most `n` shards at once (at least 1). Defaults to all shards at once.
+    /// Runs at most `n` shards at once (at least 1), on the pool's worker threads.
+    /// Defaults to all shards at once.
     pub fn max_parallelism(mut self, n: usize) -> Self {
         self.options.parallelism = Parallelism::Parallel(Some(n.max(1)));
         self
     }
 
-    /// Limits each shard's connection checkout to `limit`, and each shard's statement
-    /// too where the backend can (PostgreSQL `statement_timeout`, MariaDB
-    /// `max_statement_time`, MySQL `max_execution_time`; SQLite only limits the checkout).
-    /// A shard whose checkout or statement runs over counts as failed. Defaults to the
-    /// pool's connection timeout and no statement limit.
+    /// Sets this call's deadline: the call returns within `limit` (plus a few
+    /// milliseconds) even if the network to some shard stalls (bytes stop, nothing is
+    /// refused or closed). A shard that has not answered by then counts as failed with
+    /// [`Error::Timeout`](crate::Error::Timeout) naming it: under fail-fast the call
+    /// fails, under [`allow_partial`](Self::allow_partial) the other shards' results
+    /// come back with it. The limit also bounds each shard's checkout, and is sent as
+    /// each shard's server-side statement limit where the backend has one (PostgreSQL
+    /// `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time`).
+    /// Defaults to the pool's
+    /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout), else none.
     ///
-    /// **What is not covered yet:** the statement limit is enforced by the server, so
-    /// when the network to a shard stalls (bytes stop, nothing is refused or closed) the
-    /// call waits until the operating system gives up on the connection.
+    /// Every fan-out runs its shards on the pool's worker threads; a shard given up on
+    /// keeps its worker until its statement returns, and its connection is then
+    /// dropped. See [`Routed::timeout`](crate::Routed::timeout) for what a deadline does
+    /// and does not promise.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.options.timeout = Some(limit);
         self
@@ -313,10 +320,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// One row from each shard (a `COUNT(*)`, say), tagged with its shard.
-    pub fn get_result_per_shard<U, A>(
-        self,
-        mut access: A,
-    ) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn get_result_per_shard<U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
     where
         A: ShardAccess,
         Q: AsQuery,
@@ -497,9 +501,10 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         Q: QueryFragment<BackendOf<A>>,
         OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run_statement(&mut access, executor::rows_affected, |q, conn| {
-            q.execute(conn)
-        })?;
+        let (oks, failures) =
+            self.run_statement(&mut access, executor::rows_affected, |q, conn| {
+                q.execute(conn)
+            })?;
         P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
     }
 
@@ -510,9 +515,10 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         Q: QueryFragment<BackendOf<A>>,
         OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
-        let (oks, failures) = self.run_statement(&mut access, executor::rows_affected, |q, conn| {
-            q.execute(conn)
-        })?;
+        let (oks, failures) =
+            self.run_statement(&mut access, executor::rows_affected, |q, conn| {
+                q.execute(conn)
+            })?;
         P::finish(
             oks.into_iter().map(|(s, n)| Sharded::new(s, n)).collect(),
             failures,
@@ -622,7 +628,8 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
         Q: LimitDsl,
         Limit<Q>: AsQuery,
         <Limit<Q> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>:
+            LoadQuery<'static, A::Connection, U>,
         <Limit<Q> as AsQuery>::SqlType: 'static,
         U: Send + 'static,
     {

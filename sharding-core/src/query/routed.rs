@@ -7,9 +7,9 @@ use std::time::Duration;
 use diesel::query_builder::{
     AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, QueryFragment, UpdateStatement,
 };
-use diesel::sql_types::Untyped;
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl};
 use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::Untyped;
 use diesel::{QuerySource, RunQueryDsl, Table};
 
 use super::forward::forward_query_dsl;
@@ -18,8 +18,8 @@ use super::KeyPredicates;
 use crate::executor::{self, OwnedQuery};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
-    BackendOf, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool,
-    ShardedTable,
+    BackendOf, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed,
+    ShardedPool, ShardedTable,
 };
 
 /// Where a [`Routed`] query runs.
