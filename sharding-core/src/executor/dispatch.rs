@@ -15,7 +15,7 @@
 //!   to the pool as usual).
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
@@ -81,6 +81,9 @@ where
     };
     if limit.is_none() && (width == 1 || tasks.len() <= 1) {
         return run_inline(pool, tasks, settings, rows, unused);
+    }
+    if limit.is_none() {
+        return run_helped(pool, tasks, settings, width, rows, unused);
     }
     let deadline = limit.map(|limit| Instant::now() + limit);
     let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
@@ -195,6 +198,118 @@ where
     }
 }
 
+/// The tasks of one call without a deadline, shared between the caller and helpers.
+struct Shared<Conn: ShardBackend, R> {
+    queue: VecDeque<(usize, Task<Conn, R>)>,
+    /// Tasks taken, by the caller or a helper.
+    taken: usize,
+    /// Fail-fast saw a failure: take no more.
+    stop: bool,
+}
+
+/// Tasks without a deadline, in parallel: `width - 1` workers help, and the caller's
+/// own thread runs tasks too instead of only waiting, so a call whose statements take
+/// microseconds (SQLite in-process) pays no thread hand-off for the tasks the caller
+/// gets to first, and a call whose statements wait on the network runs `width` at once.
+fn run_helped<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    tasks: Vec<Task<Conn, R>>,
+    settings: CallSettings,
+    width: usize,
+    rows: fn(&R) -> Option<usize>,
+    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+) -> Vec<Done<Conn, R>>
+where
+    Conn: ShardBackend,
+    R: Send + 'static,
+{
+    let count = tasks.len();
+    let shared = Arc::new(Mutex::new(Shared {
+        queue: tasks.into_iter().enumerate().collect(),
+        taken: 0,
+        stop: false,
+    }));
+    let take = |shared: &Mutex<Shared<Conn, R>>| {
+        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if state.stop {
+            return None;
+        }
+        let next = state.queue.pop_front();
+        state.taken += usize::from(next.is_some());
+        next
+    };
+    let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
+    let workers = pool.workers();
+    for _ in 1..width.min(count) {
+        let (shared, tx, pool) = (Arc::clone(&shared), tx.clone(), pool.clone());
+        #[cfg(feature = "tracing")]
+        let parent = tracing::Span::current();
+        let handle = workers.handle();
+        workers.submit(handle, move || {
+            while let Some((position, task)) = take(&shared) {
+                let index = task.index;
+                let run = || run_task(&pool, task, settings, None, rows, || Verdict::Deliver);
+                #[cfg(feature = "tracing")]
+                let run = || parent.in_scope(run);
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .unwrap_or_else(|_| Some(panicked(&pool, index)));
+                let failed = done.as_ref().is_none_or(|d| d.result.is_err());
+                if let Some(done) = done {
+                    let _ = tx.send((position, done));
+                }
+                if failed && settings.options.stop_on_failure {
+                    shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                }
+            }
+            None
+        });
+    }
+    drop(tx);
+    let mut done: Vec<(usize, Done<Conn, R>)> = Vec::with_capacity(count);
+    let mut ran_here = 0;
+    while let Some((position, task)) = take(&shared) {
+        ran_here += 1;
+        if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
+            if answer.result.is_err() && settings.options.stop_on_failure {
+                shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            }
+            done.push((position, answer));
+        }
+    }
+    // The helpers' answers: one for each task they took.
+    let taken = shared.lock().unwrap_or_else(|e| e.into_inner()).taken;
+    for _ in ran_here..taken {
+        match rx.recv() {
+            Ok(answer) => done.push(answer),
+            Err(_) => break,
+        }
+    }
+    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, task) in state.queue.drain(..) {
+        if let Some(conn) = task.held {
+            unused.push((task.index, conn));
+        }
+    }
+    drop(state);
+    done.sort_by_key(|(position, _)| *position);
+    done.into_iter().map(|(_, done)| done).collect()
+}
+
+/// The answer of a task whose statement panicked on a worker (a `FromSql` impl, say):
+/// its caller gets an error instead of waiting for an answer that would never come.
+fn panicked<Conn: ShardBackend, R>(pool: &ShardedPool<Conn>, index: usize) -> Done<Conn, R> {
+    Done {
+        index,
+        result: Err(Error::Query {
+            shard: pool.id(index).clone(),
+            source: diesel::result::Error::QueryBuilderError(
+                "the statement panicked on a worker thread".into(),
+            ),
+        }),
+        conn: None,
+    }
+}
+
 /// The tasks one after another on the caller's thread (no deadline, nothing to run in
 /// parallel).
 fn run_inline<Conn, R>(
@@ -261,16 +376,7 @@ where
             // A panic in the statement (a `FromSql` impl, say): its caller gets an error
             // instead of waiting for an answer that would never come.
             Err(_) => match job.finish() {
-                Verdict::Deliver => Done {
-                    index,
-                    result: Err(Error::Query {
-                        shard: worker_pool.id(index).clone(),
-                        source: diesel::result::Error::QueryBuilderError(
-                            "the statement panicked on a worker thread".into(),
-                        ),
-                    }),
-                    conn: None,
-                },
+                Verdict::Deliver => panicked(&worker_pool, index),
                 _ => return None,
             },
         };
