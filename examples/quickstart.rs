@@ -128,6 +128,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pinned.len()
     );
 
+    // A deadline: the answer, or `Error::Timeout` naming the shard, within a second,
+    // whatever the network does (SQLite has none, but the call shape is the same).
+    let vip: i64 = orders::table
+        .filter(orders::note.eq("vip"))
+        .count()
+        .for_key(3_i64)
+        .timeout(std::time::Duration::from_secs(1))
+        .get_result(&pool)?;
+    println!("customer 3 has {vip} vip orders (read under a 1 s deadline)");
+
     // One count per shard.
     let counts = orders::table
         .count()

@@ -2,8 +2,19 @@
 
 pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
 [--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
-[--pg-url URL] [--mysql-url URL] [--id-search parallel|sequential] \
+[--pg-url URL] [--mysql-url URL] [--id-search parallel|unique|sequential] \
 [--delay-us D] [--layout physical|logical]";
+
+/// How diesel-sharding searches for an id whose shard is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSearch {
+    /// All shards in parallel, the first hit wins (`find_first`), as the workload says.
+    Parallel,
+    /// All shards in parallel, checking that only one holds the id (`get_unique`).
+    Unique,
+    /// One shard after another, first hit wins.
+    Sequential,
+}
 
 #[derive(Debug, Clone)]
 pub struct Args {
@@ -15,7 +26,7 @@ pub struct Args {
     pub pg_url: String,
     pub mysql_url: String,
     /// How diesel-sharding searches for an id whose shard is unknown.
-    pub sequential_id_search: bool,
+    pub id_search: IdSearch,
     /// Remote-shard mode: every shard is reached through an in-process TCP proxy that
     /// holds each chunk this many microseconds, each way (0: direct).
     pub delay_us: u64,
@@ -36,7 +47,7 @@ impl Args {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
             mysql_url: std::env::var("MYSQL_DATABASE_URL")
                 .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
-            sequential_id_search: false,
+            id_search: IdSearch::Parallel,
             delay_us: 0,
             logical: false,
         };
@@ -51,12 +62,13 @@ impl Args {
                 "--pg-url" => parsed.pg_url = value()?,
                 "--mysql-url" => parsed.mysql_url = value()?,
                 "--id-search" => {
-                    parsed.sequential_id_search = match value()?.as_str() {
-                        "parallel" => false,
-                        "sequential" => true,
+                    parsed.id_search = match value()?.as_str() {
+                        "parallel" => IdSearch::Parallel,
+                        "unique" => IdSearch::Unique,
+                        "sequential" => IdSearch::Sequential,
                         other => {
                             return Err(format!(
-                                "--id-search is parallel or sequential, not `{other}`"
+                                "--id-search is parallel, unique or sequential, not `{other}`"
                             ))
                         }
                     }

@@ -78,7 +78,7 @@ macro_rules! run_systems {
             }
             let mut system = sharded::System {
                 pool: builder.build()?,
-                sequential_id_search: args.sequential_id_search,
+                id_search: args.id_search,
             };
             crate::run(args, &mut system, report)
         }

@@ -10,8 +10,10 @@
 //! `--backend sqlite|postgres|mysql` (default sqlite), `--shards S` (4), `--customers C`
 //! (2000), `--orders O` (20000), `--pg-url URL` / `PG_DATABASE_URL`
 //! (postgres://postgres@127.0.0.1:5432/postgres), `--mysql-url URL` / `MYSQL_DATABASE_URL`
-//! (mysql://root@127.0.0.1:3306/mysql), `--id-search parallel|sequential` (how
-//! diesel-sharding looks up an id on every shard; default parallel), `--delay-us D`
+//! (mysql://root@127.0.0.1:3306/mysql), `--id-search parallel|unique|sequential` (how
+//! diesel-sharding looks up an id whose shard is unknown: all shards at once, first hit
+//! wins, the default; all at once checking that only one shard holds it; one after
+//! another), `--delay-us D`
 //! (remote-shard mode: every shard behind an in-process proxy that holds each chunk `D` µs
 //! each way; server backends), `--layout physical|logical` (logical: diesel-sharding with
 //! the shards as schemas or databases behind one shared pool, reported as
@@ -21,8 +23,8 @@
 //!
 //! Both systems route keys with `HashRouter`; neither pool tests connections on checkout;
 //! SQLite runs with WAL and `synchronous=NORMAL` on every connection. diesel-sharding
-//! fans out in parallel and searches ids on all shards at once (`find_anywhere`, which
-//! also checks that no two shards hold the id); raw-diesel loops over the shards one after
+//! fans out in parallel and searches ids on all shards at once, first hit wins
+//! (`find_anywhere(..).find_first(..)`); raw-diesel loops over the shards one after
 //! another and stops at the first hit.
 
 // A program, not a library: its items are neither exported nor documented API.

@@ -11,8 +11,8 @@ use crate::{orders, BoxError, Workload};
 
 pub struct System {
     pub pool: ShardedPool<Conn>,
-    /// Search ids one shard after another instead of all at once.
-    pub sequential_id_search: bool,
+    /// How ids whose shard is unknown are searched.
+    pub id_search: crate::args::IdSearch,
 }
 
 impl Workload for System {
@@ -56,14 +56,14 @@ impl Workload for System {
     }
 
     fn get_by_id(&mut self, ids: &[i64]) -> Result<(), BoxError> {
+        use crate::args::IdSearch;
         for &id in ids {
             let search = orders::table.find_anywhere(id).select(Order::as_select());
-            let search = if self.sequential_id_search {
-                search.sequential()
-            } else {
-                search
+            let found = match self.id_search {
+                IdSearch::Parallel => search.find_first(&self.pool)?,
+                IdSearch::Unique => search.get_unique(&self.pool)?,
+                IdSearch::Sequential => search.sequential().find_first(&self.pool)?,
             };
-            let found = search.get_unique(&self.pool)?;
             if found.is_none() {
                 return Err(format!("order {id} not found").into());
             }

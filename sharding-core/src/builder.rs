@@ -283,14 +283,18 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Sets how many worker threads the pool keeps at most for running shards in
-    /// parallel (fan-outs, `for_keys`, id searches, a unit of work's checkouts) and for
-    /// calls with a deadline. Threads start when first needed and are kept: no call
-    /// starts a thread of its own. A worker stuck on a stalled shard past its caller's
-    /// deadline is replaced while it is stuck (at most 64 replacements at once).
+    /// Sets how many worker threads the pool keeps for running shards in parallel
+    /// (fan-outs, `for_keys`, id searches) and for calls with a deadline. They all start
+    /// the first time one is needed and are kept: no call starts a thread of its own. A
+    /// worker stuck on a stalled shard past its caller's deadline is replaced while it is
+    /// stuck (at most 64 replacements at once).
     ///
-    /// Defaults to the number of connections all shards' pools may hold together (the
-    /// most statements that can run at once), at most 256. Must be 1 to 4096.
+    /// A fan-out without a deadline also runs shards on the caller's thread, so it
+    /// progresses even when every worker is busy; calls with a deadline run only on
+    /// workers, so give the pool at least as many workers as calls with deadlines run
+    /// at once (times the shards each touches). Defaults to twice the number of shards,
+    /// at least 16, at most the connections all shards' pools may hold together (the most
+    /// statements that can run at once) and at most 256. Must be 1 to 4096.
     pub fn worker_threads(mut self, threads: usize) -> Self {
         self.worker_threads = Some(threads);
         self
@@ -389,9 +393,12 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         };
         let connections: usize = pools.iter().map(|(p, _)| p.max_size() as usize).sum();
         let execution = Execution {
-            worker_threads: self
-                .worker_threads
-                .unwrap_or_else(|| connections.clamp(1, DEFAULT_MAX_WORKERS)),
+            worker_threads: self.worker_threads.unwrap_or_else(|| {
+                (2 * ids.len())
+                    .max(16)
+                    .min(connections)
+                    .clamp(1, DEFAULT_MAX_WORKERS)
+            }),
             default_timeout: self.default_timeout,
         };
         let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing, execution));

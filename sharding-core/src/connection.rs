@@ -501,7 +501,8 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 ExecuteDsl::execute(statement, conn)
             });
         };
-        let owned: OwnedQuery<Untyped, _> = OwnedQuery::collect_at(&self.pool, index, &statement)?;
+        let owned: OwnedQuery<Untyped, _> =
+            OwnedQuery::collect_at(&self.pool, index, &statement, Some(limit))?;
         let job = executor::job(move |conn: &mut Conn| owned.execute(conn));
         let held = self.held[index].take();
         let pool = self.pool.clone();

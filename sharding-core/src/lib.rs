@@ -20,6 +20,40 @@
 //! * `tracing`: a `shard_statement` span for every statement (shard, operation,
 //!   duration, rows, outcome, error).
 //!
+//! # How statements run
+//!
+//! * A **keyed** statement (`for_key`, `set_shard`, `insert`) without a deadline runs on
+//!   your thread, on one connection checked out for it: what plain Diesel does.
+//! * A **fan-out** (`all_shards`, `for_keys`, `find_anywhere`) runs its shards in
+//!   parallel on your thread and the pool's **worker threads**: persistent, started on
+//!   demand up to [`ShardedPoolBuilder::worker_threads`], never one per call. Your query
+//!   is collected once per shard into an [`OwnedQuery`] (its SQL and bind values), so
+//!   queries that borrow from your stack, boxed queries and joins fan out as they are.
+//! * A call with a **deadline** (`.timeout(d)` on [`Routed`], [`FanOut`] and
+//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; or the pool's
+//!   [`default_timeout`](ShardedPoolBuilder::default_timeout)) runs on the workers while
+//!   your thread waits at most `d`: you get [`Error::Timeout`] naming the shard when it
+//!   has not answered, even if the network to it stalls (bytes stop, nothing is refused
+//!   or closed). The abandoned statement keeps its worker until it returns (the worker
+//!   is replaced meanwhile) and its connection is then dropped, never reused.
+//!
+//! What a deadline guarantees, per backend:
+//!
+//! | | PostgreSQL | MySQL / MariaDB | SQLite |
+//! |---|---|---|---|
+//! | the call returns by `d` plus a few ms, with a typed timeout naming the shard | yes | yes | yes |
+//! | the server ends a statement that is merely slow | yes, `statement_timeout` | MariaDB: yes, `max_statement_time`; MySQL: `SELECT`s only, `max_execution_time` | no: it runs to its end on the worker |
+//! | a stalled statement's connection goes back to the pool | never: it is dropped when the worker gets it back | never | never |
+//! | a write that timed out did not happen | **not guaranteed**: its `COMMIT` may have reached the server | not guaranteed | not guaranteed |
+//!
+//! No cancel request (`pg_cancel_backend`, `KILL QUERY`) is sent: over a stalled
+//! network it could not arrive, and a statement that is merely slow is ended by the
+//! server-side limit, which is set once per connection and lifted before your code gets
+//! the connection in hand. Not covered by deadlines: closures of
+//! [`ShardedConnection::transaction`] (they run on your thread; the default deadline
+//! applies to their statements as the server-side limit only), `insert_all`,
+//! migrations, id blocks and statements you run yourself on `pool.connection(..)`.
+//!
 //! # Example
 //!
 //! ```

@@ -15,7 +15,7 @@ use diesel::sql_types::Untyped;
 use diesel_migrations::MigrationHarness;
 
 use crate::backend::mark_broken;
-use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
+use crate::events::{HandleEvent, Operation, ShardCounters, ShardEvent, ShardStats};
 use crate::executor::workers::Workers;
 use crate::executor::Checkout;
 use crate::redact::Redactor;
@@ -153,14 +153,16 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
 pub(crate) struct ShardTypes<Conn: ShardBackend> {
     pool: ShardedPool<Conn>,
     index: usize,
+    limit: Option<Duration>,
     failure: Arc<Mutex<Option<Error>>>,
 }
 
 impl<Conn: ShardBackend> ShardTypes<Conn> {
-    pub(crate) fn new(pool: &ShardedPool<Conn>, index: usize) -> Self {
+    pub(crate) fn new(pool: &ShardedPool<Conn>, index: usize, limit: Option<Duration>) -> Self {
         ShardTypes {
             pool: pool.clone(),
             index,
+            limit,
             failure: Arc::default(),
         }
     }
@@ -173,7 +175,7 @@ impl<Conn: ShardBackend> ShardTypes<Conn> {
 
 impl<Conn: ShardBackend> crate::backend::TypeLookup for ShardTypes<Conn> {
     fn lookup(&mut self, name: &str, schema: Option<&str>) -> Option<(u32, u32)> {
-        match self.pool.type_ids(self.index, name, schema) {
+        match self.pool.type_ids(self.index, name, schema, self.limit) {
             Ok(ids) => Some(ids),
             Err(e) => {
                 let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -465,12 +467,14 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// The id of the user-defined type `name` (in `schema`) on the shard at `index`:
-    /// remembered, or looked up on a connection to the shard.
+    /// remembered, or looked up on a connection to the shard (on a worker within
+    /// `limit` when there is one).
     pub(crate) fn type_ids(
         &self,
         index: usize,
         name: &str,
         schema: Option<&str>,
+        limit: Option<Duration>,
     ) -> Result<(u32, u32)> {
         let key = (index, schema.map(str::to_owned), name.to_owned());
         let known = self
@@ -482,11 +486,22 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
             return Ok(*ids);
         }
         drop(known);
-        let mut conn = self.checkout(index)?;
-        let ids =
-            Conn::lookup_type(&mut conn, name, schema).map_err(Error::on_shard(self.id(index)));
-        self.give_back(index, conn);
-        let ids = ids?;
+        let ids = match limit {
+            Some(limit) => {
+                let (name, schema) = (name.to_owned(), schema.map(str::to_owned));
+                let job = crate::executor::job(move |conn: &mut Conn| {
+                    Conn::lookup_type(conn, &name, schema.as_deref())
+                });
+                crate::executor::run_one(self, index, Operation::Query, limit, None, job).0?
+            }
+            None => {
+                let mut conn = self.checkout(index)?;
+                let ids = Conn::lookup_type(&mut conn, name, schema)
+                    .map_err(Error::on_shard(self.id(index)));
+                self.give_back(index, conn);
+                ids?
+            }
+        };
         self.inner
             .type_ids
             .lock()

@@ -263,6 +263,92 @@ fn get_by_id_finds_the_row_on_its_shard_and_refuses_duplicates() {
     }
 }
 
+#[test]
+fn find_first_returns_the_row_and_starts_no_shard_after_a_hit() {
+    let shards = Shards::new(4);
+    let (k0, k3) = (shards.key_on("s0"), shards.key_on("s3"));
+    shards.pool.insert(&order(1, k0)).unwrap();
+    shards.pool.insert(&order(2, k3)).unwrap();
+    let found = orders::table
+        .find_anywhere(2_i64)
+        .select(Order::as_select())
+        .find_first(&shards.pool)
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.shard().as_str()), (2, "s3"));
+    let missing = orders::table
+        .find_anywhere(99_i64)
+        .select(Order::as_select())
+        .find_first(&shards.pool)
+        .unwrap();
+    assert!(missing.is_none());
+    // One shard at a time: the hit on s0 leaves s1..s3 unasked.
+    let before: Vec<u64> = shards.pool.stats().iter().map(|s| s.statements).collect();
+    let found = orders::table
+        .find_anywhere(1_i64)
+        .select(Order::as_select())
+        .sequential()
+        .find_first(&shards.pool)
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.shard().as_str()), (1, "s0"));
+    let after: Vec<u64> = shards.pool.stats().iter().map(|s| s.statements).collect();
+    let asked: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(asked, [1, 0, 0, 0]);
+}
+
+#[test]
+fn boxed_and_borrowing_queries_fan_out() {
+    let d = data();
+    let wanted: Vec<i64> = vec![3, 5, 8];
+    // Borrows `wanted`; boxed, as dynamic filters are built.
+    let mut query = orders::table.select(orders::id).into_boxed();
+    query = query.filter(orders::customer_id.eq_any(&wanted));
+    let mut ids: Vec<i64> = query
+        .all_shards()
+        .load::<i64, _>(&d.shards.pool)
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+    ids.sort_unstable();
+    let mut expected: Vec<i64> = d
+        .rows
+        .iter()
+        .filter(|o| wanted.contains(&o.customer_id))
+        .map(|o| o.id)
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    // A join, fanned out: each shard joins its own rows.
+    let joined: i64 = orders::table
+        .inner_join(customers::table.on(customers::id.eq(orders::customer_id)))
+        .filter(customers::id.eq_any(&wanted))
+        .count()
+        .all_shards()
+        .count(&d.shards.pool)
+        .unwrap();
+    assert_eq!(joined, expected.len() as i64);
+}
+
+#[test]
+fn a_pool_wide_default_deadline_applies_to_calls_without_their_own() {
+    let shards = Shards::with(2, |b| b.default_timeout(Duration::from_secs(30)));
+    assert_eq!(shards.pool.default_timeout(), Some(Duration::from_secs(30)));
+    let k1 = shards.key_on("s1");
+    shards.pool.insert(&order(1, k1)).unwrap();
+    let n: i64 = orders::table
+        .for_key(k1)
+        .count()
+        .get_result(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 1);
+    let total = orders::table.count().all_shards().count(&shards.pool).unwrap();
+    assert_eq!(total, 1);
+    // Under a deadline, calls run on the pool's workers.
+    assert!(shards.pool.worker_threads_started() > 0);
+}
+
 /// Two rows with the id on one shard are as ambiguous as one on each of two shards.
 #[test]
 fn get_unique_refuses_two_rows_on_one_shard() {

@@ -110,9 +110,9 @@ where
         match answer {
             Ok((position, answer)) => {
                 in_flight.retain(|(p, _, _)| *p != position);
-                let failed = answer.result.is_err();
+                let stops = settings.options.stops(&answer.result, rows);
                 done.push((position, answer));
-                if failed && settings.options.stop_on_failure {
+                if stops {
                     stop = true;
                     for (_, _, handle) in in_flight.drain(..) {
                         handle.cancel();
@@ -178,6 +178,7 @@ where
             parallelism: Parallelism::Sequential,
             timeout: Some(limit),
             stop_on_failure: true,
+            stop_on_rows: false,
         },
         keep,
     };
@@ -253,12 +254,14 @@ where
                 let run = || parent.in_scope(run);
                 let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
                     .unwrap_or_else(|_| Some(panicked(&pool, index)));
-                let failed = done.as_ref().is_none_or(|d| d.result.is_err());
+                if done
+                    .as_ref()
+                    .is_some_and(|d| settings.options.stops(&d.result, rows))
+                {
+                    shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                }
                 if let Some(done) = done {
                     let _ = tx.send((position, done));
-                }
-                if failed && settings.options.stop_on_failure {
-                    shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
                 }
             }
             None
@@ -267,20 +270,31 @@ where
     drop(tx);
     let mut done: Vec<(usize, Done<Conn, R>)> = Vec::with_capacity(count);
     let mut ran_here = 0;
+    let mut stopped = false;
     while let Some((position, task)) = take(&shared) {
         ran_here += 1;
         if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
-            if answer.result.is_err() && settings.options.stop_on_failure {
+            if settings.options.stops(&answer.result, rows) {
                 shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                stopped = true;
             }
             done.push((position, answer));
         }
     }
-    // The helpers' answers: one for each task they took.
+    // The helpers' answers: one for each task they took. Once the call has stopped
+    // (fail-fast, or a search's first hit) it returns at once, unless it must get lent
+    // connections back: the helpers still running finish on their own, report their
+    // statements and return their connections to the pool.
     let taken = shared.lock().unwrap_or_else(|e| e.into_inner()).taken;
     for _ in ran_here..taken {
+        if stopped && !settings.keep {
+            break;
+        }
         match rx.recv() {
-            Ok(answer) => done.push(answer),
+            Ok(answer) => {
+                stopped |= settings.options.stops(&answer.1.result, rows);
+                done.push(answer);
+            }
             Err(_) => break,
         }
     }
@@ -326,9 +340,11 @@ where
     let mut tasks = tasks.into_iter();
     for task in tasks.by_ref() {
         let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
-        let failed = answer.as_ref().is_some_and(|a| a.result.is_err());
+        let stops = answer
+            .as_ref()
+            .is_some_and(|a| settings.options.stops(&a.result, rows));
         done.extend(answer);
-        if failed && settings.options.stop_on_failure {
+        if stops {
             break;
         }
     }

@@ -92,7 +92,12 @@ where
         T::Query: QueryFragment<DB>,
     {
         let index = pool.shard_index(shard)?;
-        Self::collect_at(pool, index, &query.clone().as_query())
+        Self::collect_at(
+            pool,
+            index,
+            &query.clone().as_query(),
+            pool.default_timeout(),
+        )
     }
 
     /// Collects any statement (`INSERT`, `UPDATE`, `DELETE`, with or without
@@ -108,20 +113,22 @@ where
         T: QueryFragment<DB>,
     {
         let index = pool.shard_index(shard)?;
-        Self::collect_at(pool, index, statement)
+        Self::collect_at(pool, index, statement, pool.default_timeout())
     }
 
-    /// Collects `statement` for the shard at `index`.
+    /// Collects `statement` for the shard at `index`; a user-defined type that must be
+    /// looked up first (PostgreSQL) is looked up within `limit`.
     pub(crate) fn collect_at<Conn, T>(
         pool: &ShardedPool<Conn>,
         index: usize,
         statement: &T,
+        limit: Option<std::time::Duration>,
     ) -> Result<Self>
     where
         Conn: ShardBackend<Backend = DB>,
         T: QueryFragment<DB> + ?Sized,
     {
-        let types = crate::pool::ShardTypes::new(pool, index);
+        let types = crate::pool::ShardTypes::new(pool, index, limit);
         let failure = types.failure();
         let fragment = Conn::collect_statement(statement, Box::new(types))
             .map_err(crate::Error::on_shard(pool.id(index)))?;

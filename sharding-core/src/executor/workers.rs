@@ -8,8 +8,8 @@
 //! for as long as the operating system keeps the connection), and that thread counts as
 //! stuck. A stuck thread is replaced by a fresh one so that the pool keeps `size`
 //! threads serving, up to [`MAX_STUCK`] stuck threads at once; beyond that, jobs queue
-//! (and their callers still return at their deadlines). Threads are started on demand
-//! and never per call: a pool that has run `size` jobs at once keeps `size` threads.
+//! (and their callers still return at their deadlines). The `size` serving threads all
+//! start with the first job and are kept: no call starts a thread.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -100,13 +100,13 @@ impl Workers {
         let task: Task = Box::new(move || if job.start() { task() } else { None });
         let mut state = self.shared.lock();
         state.queue.push_back(task);
-        // A thread is free for each queued task, or one more is started if allowed.
+        // The first task starts every serving thread at once: the pool's thread count
+        // is then fixed (stuck threads aside), whatever the calls do.
+        while state.live < self.shared.size && spawn(&self.shared, &mut state) {}
+        // A stuck thread is replaced when work waits for it.
         let free = state.live - state.running;
-        if free < state.queue.len()
-            && state.live < state.allowed(self.shared.size)
-            && spawn(&self.shared, &mut state)
-        {
-            return;
+        if free < state.queue.len() && state.live < state.allowed(self.shared.size) {
+            spawn(&self.shared, &mut state);
         }
         drop(state);
         self.shared.wake.notify_one();
@@ -301,8 +301,9 @@ mod tests {
             got.sort_unstable();
             assert_eq!(got, [0, 1]);
         }
-        assert!(
-            workers.threads_started() <= 2,
+        assert_eq!(
+            workers.threads_started(),
+            2,
             "{}",
             workers.threads_started()
         );

@@ -25,6 +25,19 @@ pub struct RunOptions {
     pub(crate) timeout: Option<Duration>,
     /// Whether the first failure stops the shards not started yet (fail-fast).
     pub(crate) stop_on_failure: bool,
+    /// Whether the first shard that returns rows stops the shards not started yet (a
+    /// search whose first hit wins).
+    pub(crate) stop_on_rows: bool,
+}
+
+impl RunOptions {
+    /// Whether `result` (with `rows` rows) ends the call: no shard starts after it.
+    pub(crate) fn stops<R>(&self, result: &Result<R>, rows: fn(&R) -> Option<usize>) -> bool {
+        match result {
+            Err(_) => self.stop_on_failure,
+            Ok(value) => self.stop_on_rows && rows(value).is_some_and(|n| n > 0),
+        }
+    }
 }
 
 impl Default for RunOptions {
@@ -33,6 +46,7 @@ impl Default for RunOptions {
             parallelism: Parallelism::Parallel(None),
             timeout: None,
             stop_on_failure: false,
+            stop_on_rows: false,
         }
     }
 }

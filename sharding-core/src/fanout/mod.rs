@@ -270,8 +270,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     {
         let (target, options) = (self.target, self.options);
         let query = self.query.as_query();
-        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index| {
-            OwnedQuery::collect_at(pool, index, &query)
+        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index, limit| {
+            OwnedQuery::collect_at(pool, index, &query, limit)
         })
     }
 
@@ -291,8 +291,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         R: Send + 'static,
     {
         let (target, options, query) = (self.target, self.options, self.query);
-        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index| {
-            OwnedQuery::collect_at(pool, index, &query)
+        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index, limit| {
+            OwnedQuery::collect_at(pool, index, &query, limit)
         })
     }
 
@@ -493,6 +493,62 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         P::finish(holders.pop().map(|(s, row)| Sharded::new(s, row)), failures)
     }
 
+    /// The first row found, searching the target shards in pool order (SQLAlchemy's
+    /// "first hit wins" for an id whose shard is unknown), or `None`.
+    ///
+    /// Shards run in parallel as usual, but once one returns a row no shard that has not
+    /// started is started, and the call returns without waiting for the shards still
+    /// running (they finish on their own). Unlike [`get_unique`](Self::get_unique) it
+    /// does not check that no other shard holds a row: use it for ids that are unique
+    /// across shards by construction. With [`max_parallelism`](Self::max_parallelism)
+    /// the search asks that many shards at a time, so a hit on an early shard spares the
+    /// later ones.
+    ///
+    /// ```
+    /// use diesel::prelude::*;
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::{FindAnywhereDsl, ShardedPool, ShardedTable};
+    ///
+    /// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+    /// impl ShardedTable for orders::table {
+    ///     type KeyColumn = orders::customer_id;
+    ///     fn key_column() -> Self::KeyColumn { orders::customer_id }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+    ///     .build()?;
+    /// for shard in ["s0", "s1"] {
+    ///     diesel::sql_query("CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT)")
+    ///         .execute(&mut pool.connection(shard)?)?;
+    /// }
+    /// diesel::sql_query("INSERT INTO orders VALUES (7, 42)").execute(&mut pool.connection("s1")?)?;
+    /// let found = orders::table.find_anywhere(7_i64).find_first::<(i64, i64), _>(&pool)?;
+    /// let found = found.expect("order 7 is on s1");
+    /// assert_eq!((found.shard().as_str(), found.0), ("s1", 7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn find_first<U, A>(mut self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
+    where
+        A: ShardAccess,
+        Q: AsQuery,
+        Q::Query: QueryFragment<BackendOf<A>>,
+        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
+        Q::SqlType: 'static,
+        U: Send + 'static,
+    {
+        self.options.stop_on_rows = true;
+        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
+            q.load::<U>(conn)
+        })?;
+        let first = oks
+            .into_iter()
+            .find_map(|(shard, rows)| rows.into_iter().next().map(|row| Sharded::new(shard, row)));
+        P::finish(first, failures)
+    }
+
     /// The total number of rows an `UPDATE` or `DELETE` affected on every shard. Each
     /// shard's statement commits on its own.
     pub fn execute<A>(self, mut access: A) -> Result<P::Output<usize>>
@@ -547,7 +603,11 @@ fn run_collected<A, P, ST, R>(
         + Copy
         + Send
         + 'static,
-    collect: impl Fn(&ShardedPool<A::Connection>, usize) -> Result<OwnedQuery<ST, BackendOf<A>>>,
+    collect: impl Fn(
+        &ShardedPool<A::Connection>,
+        usize,
+        Option<Duration>,
+    ) -> Result<OwnedQuery<ST, BackendOf<A>>>,
 ) -> Result<PerShard<R>>
 where
     A: ShardAccess,
@@ -565,7 +625,7 @@ where
     let mut jobs = Vec::with_capacity(indices.len());
     let mut results = Vec::new();
     for index in indices {
-        match collect(&pool, index) {
+        match collect(&pool, index, options.timeout) {
             Ok(owned) => jobs.push((index, executor::job(move |conn| job(owned, conn)))),
             Err(e) => results.push((index, Err(e))),
         }

@@ -95,10 +95,10 @@ where
         U: Send + 'static,
     {
         let pool = access.sharded_pool().clone();
-        let timeout = self.timeout;
+        let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
         for (index, query) in self.per_shard(&pool)? {
-            let owned = OwnedQuery::collect_at(&pool, index, &query.as_query())?;
+            let owned = OwnedQuery::collect_at(&pool, index, &query.as_query(), timeout)?;
             jobs.push((index, executor::job(move |conn| owned.load::<U>(conn))));
         }
         let per_shard = run_all(&mut access, jobs, timeout, executor::rows_of_vec)?;
@@ -131,10 +131,11 @@ where
         OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
     {
         let pool = access.sharded_pool().clone();
-        let timeout = self.timeout;
+        let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
         for (index, statement) in self.per_shard(&pool)? {
-            let owned: OwnedQuery<Untyped, _> = OwnedQuery::collect_at(&pool, index, &statement)?;
+            let owned: OwnedQuery<Untyped, _> =
+                OwnedQuery::collect_at(&pool, index, &statement, timeout)?;
             jobs.push((index, executor::job(move |conn| owned.execute(conn))));
         }
         let per_shard = run_all(&mut access, jobs, timeout, executor::rows_affected)?;

@@ -121,6 +121,7 @@ impl<Q> Routed<Q> {
             Q,
             &ShardedPool<A::Connection>,
             usize,
+            Duration,
         ) -> Result<OwnedQuery<ST, BackendOf<A>>>,
         owned: impl FnOnce(OwnedQuery<ST, BackendOf<A>>, &mut A::Connection) -> diesel::QueryResult<R>
             + Send
@@ -136,11 +137,12 @@ impl<Q> Routed<Q> {
             let query = self.query;
             return access.run_at(index, rows, |conn| inline(query, conn));
         };
-        let statement = collect(self.query, &pool, index)?;
+        let statement = collect(self.query, &pool, index, limit)?;
         let options = RunOptions {
             parallelism: Parallelism::Sequential,
             timeout: Some(limit),
             stop_on_failure: true,
+            stop_on_rows: false,
         };
         let job = executor::job(move |conn| owned(statement, conn));
         match access.run_jobs(vec![(index, job)], options, rows).pop() {
@@ -237,7 +239,7 @@ impl<Q> Routed<Q> {
             access,
             executor::rows_affected,
             |q, conn| q.execute(conn),
-            |q, pool, index| OwnedQuery::collect_at(pool, index, &q),
+            |q, pool, index, limit| OwnedQuery::collect_at(pool, index, &q, Some(limit)),
             |q, conn| q.execute(conn),
         )
     }
@@ -280,13 +282,14 @@ fn collect_query<Q, Conn>(
     query: Q,
     pool: &ShardedPool<Conn>,
     index: usize,
+    limit: Duration,
 ) -> Result<OwnedQuery<Q::SqlType, Conn::Backend>>
 where
     Q: AsQuery,
     Q::Query: QueryFragment<Conn::Backend>,
     Conn: ShardBackend,
 {
-    OwnedQuery::collect_at(pool, index, &query.as_query())
+    OwnedQuery::collect_at(pool, index, &query.as_query(), Some(limit))
 }
 
 /// `column = key`, as built by [`KeyPredicates`].
