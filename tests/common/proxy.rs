@@ -140,9 +140,25 @@ fn forward(
 
 /// Client to server, watching for an armed cut.
 fn pipe_client(
+    from: TcpStream,
+    to: TcpStream,
+    cut_after: Arc<Mutex<Option<Vec<u8>>>>,
+    stalled: Arc<AtomicBool>,
+) {
+    relay(from, to, Some(cut_after), stalled);
+}
+
+/// Server to client.
+fn pipe(from: TcpStream, to: TcpStream, stalled: Arc<AtomicBool>) {
+    relay(from, to, None, stalled);
+}
+
+/// Copies `from` to `to` on a thread of its own, holding bytes while stalled and, with
+/// `cut_after`, cutting the connection after an armed pattern went by.
+fn relay(
     mut from: TcpStream,
     mut to: TcpStream,
-    cut_after: Arc<Mutex<Option<Vec<u8>>>>,
+    cut_after: Option<Arc<Mutex<Option<Vec<u8>>>>>,
     stalled: Arc<AtomicBool>,
 ) {
     use std::io::{Read, Write};
@@ -155,39 +171,22 @@ fn pipe_client(
             };
             hold_while(&stalled);
             let chunk = &buf[..n];
-            let mut armed = cut_after.lock().unwrap();
-            let hit = armed
-                .as_ref()
-                .is_some_and(|p| chunk.windows(p.len()).any(|w| w == p.as_slice()));
-            if hit {
-                *armed = None;
-                drop(armed);
-                // The client hears nothing more; the server gets the message, then EOF.
-                let _ = from.shutdown(Shutdown::Both);
-                let _ = to.write_all(chunk);
-                let _ = to.shutdown(Shutdown::Write);
-                return;
+            if let Some(cut_after) = &cut_after {
+                let mut armed = cut_after.lock().unwrap();
+                let hit = armed
+                    .as_ref()
+                    .is_some_and(|p| chunk.windows(p.len()).any(|w| w == p.as_slice()));
+                if hit {
+                    *armed = None;
+                    drop(armed);
+                    // The client hears nothing more; the server gets the message, then EOF.
+                    let _ = from.shutdown(Shutdown::Both);
+                    let _ = to.write_all(chunk);
+                    let _ = to.shutdown(Shutdown::Write);
+                    return;
+                }
             }
-            drop(armed);
             if to.write_all(chunk).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
-
-fn pipe(mut from: TcpStream, mut to: TcpStream, stalled: Arc<AtomicBool>) {
-    use std::io::{Read, Write};
-    thread::spawn(move || {
-        let mut buf = vec![0_u8; 64 * 1024];
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            hold_while(&stalled);
-            if to.write_all(&buf[..n]).is_err() {
                 break;
             }
         }
