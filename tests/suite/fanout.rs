@@ -267,8 +267,8 @@ fn get_by_id_finds_the_row_on_its_shard_and_refuses_duplicates() {
 fn find_first_returns_the_row_and_starts_no_shard_after_a_hit() {
     let shards = Shards::new(4);
     let (k0, k3) = (shards.key_on("s0"), shards.key_on("s3"));
-    shards.pool.insert(&order(1, k0)).unwrap();
-    shards.pool.insert(&order(2, k3)).unwrap();
+    shards.pool.insert(order(1, k0)).unwrap();
+    shards.pool.insert(order(2, k3)).unwrap();
     let found = orders::table
         .find_anywhere(2_i64)
         .select(Order::as_select())
@@ -336,7 +336,7 @@ fn a_pool_wide_default_deadline_applies_to_calls_without_their_own() {
     let shards = Shards::with(2, |b| b.default_timeout(Duration::from_secs(30)));
     assert_eq!(shards.pool.default_timeout(), Some(Duration::from_secs(30)));
     let k1 = shards.key_on("s1");
-    shards.pool.insert(&order(1, k1)).unwrap();
+    shards.pool.insert(order(1, k1)).unwrap();
     let n: i64 = orders::table
         .for_key(k1)
         .count()
