@@ -117,6 +117,13 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         timeout: Option<Duration>,
     ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
         let mut checkout = Checkout::default();
+        // A held connection that broke (a failed limit lift, a lost server) is replaced.
+        if self.held[index]
+            .as_mut()
+            .is_some_and(|conn| R2D2Connection::is_broken(&mut **conn))
+        {
+            self.held[index] = None;
+        }
         if let Some(conn) = self.held[index].as_mut() {
             // User code may have switched it since (a raw connection, a transaction
             // closure): a no-op unless it did, or may have.
@@ -167,15 +174,14 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         index: usize,
         operation: Option<Operation>,
     ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+        let pool = self.pool.clone();
         let (conn, checkout) = match operation {
             Some(operation) => self.checked_out_for(index, operation, None)?,
             None => self.checked_out_within(index, None)?,
         };
-        if let Err(e) = hand_out(conn) {
-            self.held[index] = None;
-            return Err(Error::on_shard(self.pool.id(index))(e));
-        }
-        let conn = self.held[index].as_mut().ok_or(Error::NoShards)?;
+        // A connection whose limit could not be lifted is marked broken, and replaced at
+        // its next use.
+        hand_out(conn).map_err(Error::on_shard(pool.id(index)))?;
         Ok((conn, checkout))
     }
 
@@ -450,12 +456,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         let pool = self.pool.clone();
         let (conn, checkout) = self.handed_out_for(index, Some(Operation::Transaction))?;
         // The closure runs on this thread: the pool's default deadline can only bound it
-        // as the server-side statement limit (see `transaction_within`).
-        if let Err(e) = pool.limit_statements(conn, pool.default_timeout()) {
-            self.held[index] = None;
-            return Err(E::from(Error::on_shard(pool.id(index))(e)));
-        }
-        let conn = self.held[index].as_mut().ok_or(Error::NoShards)?;
+        // as the server-side statement limit (see `transaction_within`). A connection
+        // whose limit cannot be set is marked broken, and replaced at its next use.
+        pool.limit_statements(conn, pool.default_timeout())
+            .map_err(Error::on_shard(pool.id(index)))?;
         let probe = Probe::start(&pool, index, Operation::Transaction, checkout);
         // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
         // held connection would stay inside the transaction, and the next one would be a

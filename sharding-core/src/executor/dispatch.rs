@@ -60,9 +60,9 @@ pub(crate) struct CallSettings {
 }
 
 /// Runs `tasks` as `settings` say and returns what came of each task that ran (or
-/// timed out), in the tasks' order. Under fail-fast, tasks after the first failure may
-/// be missing; a lent connection of a task that did not run comes back in its `Done`
-/// with an `Ok`-less result only if it ran, so it is returned through `unused`.
+/// timed out), in the tasks' order. Once the call stops (fail-fast's first failure, a
+/// search's first hit) the tasks not started have no `Done`: their lent connections, if
+/// any, come back through `unused`.
 pub(crate) fn run_tasks<Conn, R>(
     pool: &ShardedPool<Conn>,
     tasks: Vec<Task<Conn, R>>,
@@ -79,13 +79,14 @@ where
         Parallelism::Sequential => 1,
         Parallelism::Parallel(max) => max.unwrap_or(tasks.len()).clamp(1, tasks.len().max(1)),
     };
-    if limit.is_none() && (width == 1 || tasks.len() <= 1) {
-        return run_inline(pool, tasks, settings, rows, unused);
-    }
-    if limit.is_none() {
-        return run_helped(pool, tasks, settings, width, rows, unused);
-    }
-    let deadline = limit.map(|limit| Instant::now() + limit);
+    let Some(limit) = limit else {
+        return if width == 1 || tasks.len() <= 1 {
+            run_inline(pool, tasks, settings, rows, unused)
+        } else {
+            run_helped(pool, tasks, settings, width, rows, unused)
+        };
+    };
+    let deadline = Instant::now() + limit;
     let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
     let mut queue: VecDeque<(usize, Task<Conn, R>)> = tasks.into_iter().enumerate().collect();
     let mut in_flight: Vec<(usize, usize, JobHandle)> = Vec::new();
@@ -97,16 +98,21 @@ where
                 break;
             };
             let index = task.index;
-            let handle = submit(pool, position, task, settings, deadline, rows, tx.clone());
+            let handle = submit(
+                pool,
+                position,
+                task,
+                settings,
+                Some(deadline),
+                rows,
+                tx.clone(),
+            );
             in_flight.push((position, index, handle));
         }
         if in_flight.is_empty() {
             break;
         }
-        let answer = match deadline {
-            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-        };
+        let answer = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         match answer {
             Ok((position, answer)) => {
                 in_flight.retain(|(p, _, _)| *p != position);
@@ -121,7 +127,6 @@ where
             }
             Err(_) => {
                 // The deadline: every shard still running or waiting has timed out.
-                let limit = limit.unwrap_or_default();
                 let mut finished_first = 0;
                 for (position, index, handle) in in_flight.drain(..) {
                     match handle.abandon() {
