@@ -3,7 +3,7 @@
 pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
 [--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
 [--pg-url URL] [--mysql-url URL] [--id-search parallel|unique|sequential] \
-[--delay-us D] [--layout physical|logical]";
+[--id-width N] [--delay-us D] [--layout physical|logical]";
 
 /// How diesel-sharding searches for an id whose shard is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct Args {
     pub mysql_url: String,
     /// How diesel-sharding searches for an id whose shard is unknown.
     pub id_search: IdSearch,
+    /// With a parallel id search: how many shards are asked at once (0: all).
+    pub id_width: usize,
     /// Remote-shard mode: every shard is reached through an in-process TCP proxy that
     /// holds each chunk this many microseconds, each way (0: direct).
     pub delay_us: u64,
@@ -48,6 +50,7 @@ impl Args {
             mysql_url: std::env::var("MYSQL_DATABASE_URL")
                 .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
             id_search: IdSearch::Parallel,
+            id_width: 0,
             delay_us: 0,
             logical: false,
         };
@@ -74,6 +77,7 @@ impl Args {
                     }
                 }
                 "--delay-us" => parsed.delay_us = number(&flag, &value()?)?,
+                "--id-width" => parsed.id_width = number(&flag, &value()?)?,
                 "--layout" => {
                     parsed.logical = match value()?.as_str() {
                         "physical" => false,

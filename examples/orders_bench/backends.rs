@@ -79,6 +79,7 @@ macro_rules! run_systems {
             let mut system = sharded::System {
                 pool: builder.build()?,
                 id_search: args.id_search,
+                id_width: args.id_width,
             };
             crate::run(args, &mut system, report)
         }

@@ -13,7 +13,8 @@
 //! (mysql://root@127.0.0.1:3306/mysql), `--id-search parallel|unique|sequential` (how
 //! diesel-sharding looks up an id whose shard is unknown: all shards at once, first hit
 //! wins, the default; all at once checking that only one shard holds it; one after
-//! another), `--delay-us D`
+//! another), `--id-width N` (a parallel id search asks N shards at a time; default all),
+//! `--delay-us D`
 //! (remote-shard mode: every shard behind an in-process proxy that holds each chunk `D` µs
 //! each way; server backends), `--layout physical|logical` (logical: diesel-sharding with
 //! the shards as schemas or databases behind one shared pool, reported as

@@ -13,6 +13,8 @@ pub struct System {
     pub pool: ShardedPool<Conn>,
     /// How ids whose shard is unknown are searched.
     pub id_search: crate::args::IdSearch,
+    /// How many shards a parallel id search asks at once (0: all).
+    pub id_width: usize,
 }
 
 impl Workload for System {
@@ -59,6 +61,10 @@ impl Workload for System {
         use crate::args::IdSearch;
         for &id in ids {
             let search = orders::table.find_anywhere(id).select(Order::as_select());
+            let search = match self.id_width {
+                0 => search,
+                n => search.max_parallelism(n),
+            };
             let found = match self.id_search {
                 IdSearch::Parallel => search.find_first(&self.pool)?,
                 IdSearch::Unique => search.get_unique(&self.pool)?,
