@@ -410,6 +410,12 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
 
     // A stalled shard costs threads only while it is stalled, never one per call.
     assert!(pool.worker_threads_started() - threads <= 16);
+    // Each call that gave up on s1 reported a timeout on s1: the keyed read and write,
+    // both fan-outs (fail-fast may not have started s1), the unit of work's statement and
+    // the transaction; none on s0.
+    let stats = pool.stats();
+    assert!(stats[1].timeouts >= 5, "{:?}", stats[1]);
+    assert_eq!(stats[0].timeouts, 0, "{:?}", stats[0]);
     proxy.unstall();
 
     // After the stall the shard serves again (bounded by count; the stuck statements
