@@ -134,6 +134,23 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         ))
     }
 
+    /// The server's id of this connection's session (PostgreSQL backend pid, MySQL
+    /// connection id), so that a statement given up on at its deadline can be cancelled
+    /// from another connection (see [`cancel_statement`](Self::cancel_statement)).
+    #[doc(hidden)]
+    fn session_id(conn: &mut Self) -> QueryResult<Option<u64>> {
+        let _ = conn;
+        Ok(None)
+    }
+
+    /// The statement that cancels what the session `id` runs, sent on another connection
+    /// to the same server; `None` when the backend cannot cancel (SQLite).
+    #[doc(hidden)]
+    fn cancel_statement(id: u64) -> Option<String> {
+        let _ = id;
+        None
+    }
+
     /// The ids of the user-defined type `name` (in `schema`) and of its array type, for
     /// [`collect_statement`](Self::collect_statement). Only PostgreSQL has any.
     #[doc(hidden)]
@@ -382,6 +399,20 @@ mod postgres {
             super::write_position(conn, EXISTS, position)
         }
 
+        fn session_id(conn: &mut Self) -> QueryResult<Option<u64>> {
+            use diesel::RunQueryDsl;
+            let pid: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "SELECT CAST(pg_backend_pid() AS BIGINT)",
+            )
+            .get_result(conn)?;
+            Ok(u64::try_from(pid).ok())
+        }
+
+        /// `pg_cancel_backend`: cancels the session's current statement only.
+        fn cancel_statement(id: u64) -> Option<String> {
+            Some(format!("SELECT pg_cancel_backend({id})"))
+        }
+
         fn collect_statement<T: QueryFragment<Pg> + ?Sized>(
             statement: &T,
             types: Box<dyn TypeLookup>,
@@ -505,6 +536,20 @@ mod mysql {
 
         fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
             super::write_position(conn, EXISTS, position)
+        }
+
+        fn session_id(conn: &mut Self) -> QueryResult<Option<u64>> {
+            use diesel::RunQueryDsl;
+            let id: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+            )
+            .get_result(conn)?;
+            Ok(u64::try_from(id).ok())
+        }
+
+        /// `KILL QUERY`: ends the session's current statement, not its connection.
+        fn cancel_statement(id: u64) -> Option<String> {
+            Some(format!("KILL QUERY {id}"))
         }
 
         fn collect_statement<T: QueryFragment<Mysql> + ?Sized>(

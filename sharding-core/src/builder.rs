@@ -59,6 +59,7 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     events: Box<dyn HandleEvent>,
     worker_threads: Option<usize>,
     default_timeout: Option<Duration>,
+    server_statement_limits: bool,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -107,6 +108,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             events: Box::new(NopEventHandler),
             worker_threads: None,
             default_timeout: None,
+            server_statement_limits: true,
             _conn: PhantomData,
         }
     }
@@ -310,6 +312,20 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Sets whether a call's deadline is also sent to the server as the session's
+    /// statement limit (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`,
+    /// MySQL `max_execution_time`), so that a statement that is merely slow stops on the
+    /// server by itself. Defaults to `true`.
+    ///
+    /// Either way, a statement given up on at its deadline is cancelled from another
+    /// connection (`pg_cancel_backend`, `KILL QUERY`). Turn the limits off behind a
+    /// transaction-pooling proxy (PgBouncer in transaction mode), where a session setting
+    /// would leak to other clients: the cancel request is then what stops the statement.
+    pub fn server_statement_limits(mut self, on: bool) -> Self {
+        self.server_statement_limits = on;
+        self
+    }
+
     /// Declares `value` secret: it is masked (`***`) in every error message and log line
     /// of the pool, like the passwords of the shards' URLs. For values that reach a URL
     /// some other way than its password, such as a token in a query parameter.
@@ -400,6 +416,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
                     .clamp(1, DEFAULT_MAX_WORKERS)
             }),
             default_timeout: self.default_timeout,
+            server_limits: self.server_statement_limits,
         };
         let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing, execution));
         if connect_now {

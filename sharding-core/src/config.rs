@@ -39,6 +39,7 @@ struct RawPool {
     insert_batch_rows: Option<Spanned<usize>>,
     default_timeout_ms: Option<Spanned<u64>>,
     worker_threads: Option<Spanned<usize>>,
+    server_statement_limits: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +101,7 @@ struct RawIds {
 /// test_on_check_out = false
 /// default_timeout_ms = 5000            # every call's deadline unless it sets its own
 /// worker_threads = 16                  # threads for fan-outs and deadlines
+/// server_statement_limits = true       # also send deadlines as session statement limits
 ///
 /// [router]                             # optional; default: kind = "hash"
 /// kind = "range"                       # hash | modulo | range | lookup
@@ -663,6 +665,9 @@ impl ShardConfig {
         }
         if let Some(threads) = &pool.worker_threads {
             builder = builder.worker_threads(*threads.get_ref());
+        }
+        if let Some(on) = pool.server_statement_limits {
+            builder = builder.server_statement_limits(on);
         }
         let mut secrets = Vec::new();
         for (i, shared) in self.raw.shared_pools.iter().enumerate() {

@@ -42,15 +42,18 @@
 //! | | PostgreSQL | MySQL / MariaDB | SQLite |
 //! |---|---|---|---|
 //! | the call returns by `d` plus a few ms, with a typed timeout naming the shard | yes | yes | yes |
-//! | the server ends a statement that is merely slow | yes, `statement_timeout` | MariaDB: yes, `max_statement_time`; MySQL: `SELECT`s only, `max_execution_time` | no: it runs to its end on the worker |
+//! | the server ends a statement that is merely slow, by its session limit | yes, `statement_timeout` | MariaDB: yes, `max_statement_time`; MySQL: `SELECT`s only, `max_execution_time` | no |
+//! | a statement given up on is cancelled from another connection | yes, `pg_cancel_backend` | yes, `KILL QUERY` | no: it runs to its end on the worker |
 //! | a stalled statement's connection goes back to the pool | never: it is dropped when the worker gets it back | never | never |
 //! | a write that timed out did not happen | **not guaranteed**: its `COMMIT` may have reached the server | not guaranteed | not guaranteed |
 //!
-//! No cancel request (`pg_cancel_backend`, `KILL QUERY`) is sent: over a stalled
-//! network it could not arrive, and a statement that is merely slow is ended by the
-//! server-side limit, which is set once per connection and lifted before your code gets
-//! the connection in hand. Not covered by deadlines: closures of
-//! [`ShardedConnection::transaction`] (they run on your thread; the default deadline
+//! The session limit is set once per connection and lifted before your code gets the
+//! connection in hand; turn it off with
+//! [`server_statement_limits(false)`](ShardedPoolBuilder::server_statement_limits) behind
+//! a transaction-pooling proxy, where session settings leak. The cancel request is sent
+//! once the caller has given up (at most one in flight per shard); over a stalled network
+//! it arrives, if at all, when the network comes back. Not covered by deadlines: closures
+//! of [`ShardedConnection::transaction`] (they run on your thread; the default deadline
 //! applies to their statements as the server-side limit only), `insert_all`,
 //! migrations, id blocks and statements you run yourself on `pool.connection(..)`.
 //!

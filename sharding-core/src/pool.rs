@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,10 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     default_timeout: Option<Duration>,
     /// User-defined types' ids (PostgreSQL), per shard, name and schema.
     type_ids: Mutex<HashMap<TypeKey, (u32, u32)>>,
+    /// Whether deadlines are also sent to the server as session statement limits.
+    server_limits: bool,
+    /// Per shard: whether a cancel request is on its way (at most one at a time).
+    cancelling: Vec<AtomicBool>,
 }
 
 /// A user-defined type of one shard: shard position, schema, name.
@@ -96,6 +100,9 @@ struct CurrentNamespace(Arc<str>);
 /// before and after every statement).
 struct CurrentLimit(Duration);
 
+/// The server's id of a pooled connection's session, for cancel requests.
+struct SessionId(u64);
+
 /// Readies `conn` for user code: lifts the statement limit a deadline left on its
 /// session, and forgets which namespace it is on (the code may switch it: `SET
 /// search_path`, `USE`, `DISCARD ALL`), so that the next routed use switches it again.
@@ -127,7 +134,8 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
         let index = ids.iter().cloned().zip(0..).collect();
         let (pools, redactors): (Vec<_>, _) = pools.into_iter().unzip();
         let stashes = pools.iter().map(|_| Mutex::new(Vec::new())).collect();
-        let counters = ids.iter().map(|_| ShardCounters::default()).collect();
+        let counters: Vec<ShardCounters> = ids.iter().map(|_| ShardCounters::default()).collect();
+        let counters_len = counters.len();
         PoolInner {
             ids,
             slots,
@@ -145,6 +153,8 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             workers: Workers::new(execution.worker_threads, "diesel-sharding".to_owned()),
             default_timeout: execution.default_timeout,
             type_ids: Mutex::new(HashMap::new()),
+            server_limits: execution.server_limits,
+            cancelling: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 }
@@ -190,6 +200,7 @@ impl<Conn: ShardBackend> crate::backend::TypeLookup for ShardTypes<Conn> {
 pub(crate) struct Execution {
     pub(crate) worker_threads: usize,
     pub(crate) default_timeout: Option<Duration>,
+    pub(crate) server_limits: bool,
 }
 
 /// The builder's settings that are not about connections: how keys and ids find their
@@ -443,6 +454,9 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         conn: &mut ShardPooledConnection<Conn>,
         limit: Option<Duration>,
     ) -> diesel::QueryResult<()> {
+        if !self.inner.server_limits {
+            return Ok(());
+        }
         let current = PooledConnection::extensions(conn)
             .get::<CurrentLimit>()
             .map(|l| l.0);
@@ -464,6 +478,53 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 Err(e)
             }
         }
+    }
+
+    /// The server's id of `conn`'s session, asked once per connection, where the backend
+    /// can cancel statements (`None` elsewhere, or if it cannot be had).
+    pub(crate) fn session_of(&self, conn: &mut ShardPooledConnection<Conn>) -> Option<u64> {
+        Conn::cancel_statement(0)?;
+        if let Some(id) = PooledConnection::extensions(conn).get::<SessionId>() {
+            return Some(id.0);
+        }
+        let id = Conn::session_id(conn).ok().flatten()?;
+        PooledConnection::extensions_mut(conn).insert(SessionId(id));
+        Some(id)
+    }
+
+    /// Asks the shard at `index`, from another connection, to cancel what the session
+    /// `session` runs: the statement a caller gave up on at its deadline. Sent from a
+    /// worker and waited for by nobody; at most one per shard at a time, so a shard
+    /// whose network stalls holds at most one more worker. Failures are only logged.
+    pub(crate) fn cancel(&self, index: usize, session: u64, limit: Duration) {
+        let Some(sql) = Conn::cancel_statement(session) else {
+            return;
+        };
+        if self.inner.cancelling[index].swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.clone();
+        let workers = self.workers();
+        workers.submit(workers.handle(), move || {
+            let sent = pool
+                .checkout_timed(index, Some(limit))
+                .and_then(|(mut conn, _)| {
+                    let sent =
+                        diesel::connection::SimpleConnection::batch_execute(&mut *conn, &sql)
+                            .map_err(Error::on_shard(pool.id(index)));
+                    pool.give_back(index, conn);
+                    sent
+                });
+            if let Err(e) = sent {
+                log::debug!(
+                    "diesel-sharding: could not cancel a statement on shard `{}`: {}",
+                    pool.id(index),
+                    crate::error_chain(&e)
+                );
+            }
+            pool.inner.cancelling[index].store(false, Ordering::Release);
+            None
+        });
     }
 
     /// The id of the user-defined type `name` (in `schema`) on the shard at `index`:

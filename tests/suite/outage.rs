@@ -469,3 +469,61 @@ fn fan_outs_start_no_thread_per_call() {
     assert_eq!(pool.worker_threads_started(), threads);
     assert!(threads <= pool.worker_threads() as u64);
 }
+
+#[test]
+fn a_statement_given_up_on_is_cancelled_on_the_server() {
+    // Without server-side limits, only the cancel request can end the sleep early.
+    let shards = Shards::with(2, |b| b.server_statement_limits(false));
+    let marker = unique_name();
+    let is_postgres = Conn::NAME == "postgres";
+    let sleep = if is_postgres {
+        format!("SELECT pg_sleep(120), '{marker}'")
+    } else {
+        format!("SELECT SLEEP(120), '{marker}'")
+    };
+    let started = Instant::now();
+    let err = diesel::sql_query(sleep)
+        .set_shard("s1")
+        .timeout(DEADLINE)
+        .execute(&shards.pool)
+        .unwrap_err();
+    returned_in_time(started, "a sleeping statement");
+    timed_out_on(&err, "s1", "a sleeping statement");
+    // Seen from a connection of its own: the sleep ends long before its 120 s (the
+    // bound below is 60 s, checked by count).
+    let running = if is_postgres {
+        format!(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%{marker}%' \
+             AND pid <> pg_backend_pid()"
+        )
+    } else {
+        format!(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE '%{marker}%' \
+             AND id <> CONNECTION_ID()"
+        )
+    };
+    let mut direct = shards.direct("s1");
+    let mut cancelled = false;
+    for _ in 0..600 {
+        let n: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&running)
+            .get_result(&mut direct)
+            .unwrap();
+        if n == 0 {
+            cancelled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        cancelled,
+        "the abandoned statement was cancelled on the server"
+    );
+    // The pool still serves the shard.
+    let n: i64 = customers::table
+        .count()
+        .set_shard("s1")
+        .timeout(Duration::from_secs(30))
+        .get_result(&shards.pool)
+        .unwrap();
+    assert_eq!(n, 0);
+}

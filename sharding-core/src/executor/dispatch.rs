@@ -7,14 +7,16 @@
 //!
 //! * the job's result, with the connection when the caller lent one (a unit of work);
 //! * at the deadline, [`Error::Timeout`] for every shard that has not answered. Their
-//!   jobs are abandoned: each runs on (its thread counted stuck and replaced) until its
-//!   statement returns, and its connection is then marked broken and dropped, never
-//!   handed out again;
+//!   jobs are abandoned: a started statement is cancelled from another connection
+//!   (where the backend can), each job runs on (its thread counted stuck and replaced)
+//!   until its statement returns, and its connection is then marked broken and dropped,
+//!   never handed out again;
 //! * under fail-fast, at the first failure, nothing more: shards not started are not
 //!   started, and shards still running finish on their own (their connections go back
 //!   to the pool as usual).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,7 +91,7 @@ where
     let deadline = Instant::now() + limit;
     let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
     let mut queue: VecDeque<(usize, Task<Conn, R>)> = tasks.into_iter().enumerate().collect();
-    let mut in_flight: Vec<(usize, usize, JobHandle)> = Vec::new();
+    let mut in_flight: Vec<(usize, usize, JobHandle, Arc<AtomicU64>)> = Vec::new();
     let mut done: Vec<(usize, Done<Conn, R>)> = Vec::new();
     let mut stop = false;
     loop {
@@ -98,7 +100,7 @@ where
                 break;
             };
             let index = task.index;
-            let handle = submit(
+            let (handle, session) = submit(
                 pool,
                 position,
                 task,
@@ -107,7 +109,7 @@ where
                 rows,
                 tx.clone(),
             );
-            in_flight.push((position, index, handle));
+            in_flight.push((position, index, handle, session));
         }
         if in_flight.is_empty() {
             break;
@@ -115,12 +117,12 @@ where
         let answer = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         match answer {
             Ok((position, answer)) => {
-                in_flight.retain(|(p, _, _)| *p != position);
+                in_flight.retain(|(p, _, _, _)| *p != position);
                 let stops = settings.options.stops(&answer.result, rows);
                 done.push((position, answer));
                 if stops {
                     stop = true;
-                    for (_, _, handle) in in_flight.drain(..) {
+                    for (_, _, handle, _) in in_flight.drain(..) {
                         handle.cancel();
                     }
                 }
@@ -128,9 +130,16 @@ where
             Err(_) => {
                 // The deadline: every shard still running or waiting has timed out.
                 let mut finished_first = 0;
-                for (position, index, handle) in in_flight.drain(..) {
+                for (position, index, handle, session) in in_flight.drain(..) {
                     match handle.abandon() {
-                        Some(_) => done.push((position, timed_out(pool, index, settings, limit))),
+                        Some(started) => {
+                            // A statement that started is asked to stop on the server.
+                            let session = session.load(Ordering::Acquire);
+                            if started && session != 0 {
+                                pool.cancel(index, session, limit);
+                            }
+                            done.push((position, timed_out(pool, index, settings, limit)));
+                        }
                         None => finished_first += 1,
                     }
                 }
@@ -254,7 +263,7 @@ where
         workers.submit(handle, move || {
             while let Some((position, task)) = take(&shared) {
                 let index = task.index;
-                let run = || run_task(&pool, task, settings, None, rows, || Verdict::Deliver);
+                let run = || run_task(&pool, task, settings, None, None, rows, || Verdict::Deliver);
                 #[cfg(feature = "tracing")]
                 let run = || parent.in_scope(run);
                 let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
@@ -278,7 +287,8 @@ where
     let mut stopped = false;
     while let Some((position, task)) = take(&shared) {
         ran_here += 1;
-        if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
+        if let Some(answer) = run_task(pool, task, settings, None, None, rows, || Verdict::Deliver)
+        {
             if settings.options.stops(&answer.result, rows) {
                 shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
                 stopped = true;
@@ -344,7 +354,7 @@ where
     let mut done = Vec::with_capacity(tasks.len());
     let mut tasks = tasks.into_iter();
     for task in tasks.by_ref() {
-        let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
+        let answer = run_task(pool, task, settings, None, None, rows, || Verdict::Deliver);
         let stops = answer
             .as_ref()
             .is_some_and(|a| settings.options.stops(&a.result, rows));
@@ -370,7 +380,7 @@ fn submit<Conn, R>(
     deadline: Option<Instant>,
     rows: fn(&R) -> Option<usize>,
     tx: mpsc::Sender<(usize, Done<Conn, R>)>,
-) -> JobHandle
+) -> (JobHandle, Arc<AtomicU64>)
 where
     Conn: ShardBackend,
     R: Send + 'static,
@@ -379,15 +389,24 @@ where
     let handle = workers.handle();
     let job = handle.clone();
     let worker_pool = pool.clone();
+    let session = Arc::new(AtomicU64::new(0));
+    let session_seen = Arc::clone(&session);
     // The statement's span is a child of the caller's span, on whichever thread it runs.
     #[cfg(feature = "tracing")]
     let parent = tracing::Span::current();
     workers.submit(handle.clone(), move || {
         let index = task.index;
         let run = || {
-            run_task(&worker_pool, task, settings, deadline, rows, || {
-                job.finish()
-            })
+            let session = Some(&*session_seen);
+            run_task(
+                &worker_pool,
+                task,
+                settings,
+                deadline,
+                session,
+                rows,
+                || job.finish(),
+            )
         };
         #[cfg(feature = "tracing")]
         let run = || parent.in_scope(run);
@@ -406,7 +425,7 @@ where
         });
         Some(deliver)
     });
-    handle
+    (handle, session)
 }
 
 /// What a finished task does with its outcome.
@@ -428,6 +447,7 @@ fn run_task<Conn, R>(
     task: Task<Conn, R>,
     settings: CallSettings,
     deadline: Option<Instant>,
+    session: Option<&AtomicU64>,
     rows: fn(&R) -> Option<usize>,
     verdict: impl FnOnce() -> Verdict,
 ) -> Option<Done<Conn, R>>
@@ -479,6 +499,13 @@ where
         checkout,
         timeout: settings.options.timeout,
     };
+    // Under a deadline, the caller learns the session's server id, to cancel the
+    // statement if it gives up on it.
+    if let Some(session) = session {
+        if let Some(id) = pool.session_of(&mut conn) {
+            session.store(id, Ordering::Release);
+        }
+    }
     let (result, probe) = super::execute(pool, statement, &mut conn, job);
     match verdict() {
         Verdict::Abandoned => {

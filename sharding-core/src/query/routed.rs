@@ -71,11 +71,13 @@ impl<Q> Routed<Q> {
     /// How it holds: the statement is collected into an [`OwnedQuery`] on your thread
     /// and runs on one of the pool's worker threads while you wait. At the deadline you
     /// get the timeout; the worker stays with the statement until it returns, and then
-    /// drops its connection (it is never handed out again). The limit also bounds the
-    /// checkout, and is sent to the server as a statement limit, which ends a statement
-    /// that is merely slow: PostgreSQL `statement_timeout`, MariaDB `max_statement_time`,
-    /// MySQL `max_execution_time` (`SELECT`s only). SQLite has no server: the caller
-    /// still returns at the deadline, and the statement runs on until it finishes.
+    /// drops its connection (it is never handed out again), and the statement is cancelled
+    /// from another connection (`pg_cancel_backend`, `KILL QUERY`). The limit also bounds
+    /// the checkout, and is sent to the server as a statement limit, which ends a
+    /// statement that is merely slow: PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, MySQL `max_execution_time` (`SELECT`s only). SQLite has no
+    /// server: the caller still returns at the deadline, and the statement runs on until
+    /// it finishes.
     ///
     /// **What is not promised:** a write that timed out may still have committed (the
     /// answer is what did not arrive), so retry writes idempotently.
