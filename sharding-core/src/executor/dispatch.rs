@@ -76,12 +76,11 @@ where
     Conn: ShardBackend,
     R: Send + 'static,
 {
-    let limit = settings.options.timeout;
     let width = match settings.options.parallelism {
         Parallelism::Sequential => 1,
         Parallelism::Parallel(max) => max.unwrap_or(tasks.len()).clamp(1, tasks.len().max(1)),
     };
-    let Some(limit) = limit else {
+    let Some(limit) = settings.options.timeout else {
         return if width == 1 || tasks.len() <= 1 {
             run_inline(pool, tasks, settings, rows, unused)
         } else {
@@ -100,15 +99,8 @@ where
                 break;
             };
             let index = task.index;
-            let (handle, session) = submit(
-                pool,
-                position,
-                task,
-                settings,
-                Some(deadline),
-                rows,
-                tx.clone(),
-            );
+            let (handle, session) =
+                submit(pool, position, task, settings, deadline, rows, tx.clone());
             in_flight.push((position, index, handle, session));
         }
         if in_flight.is_empty() {
@@ -151,23 +143,56 @@ where
                         Err(_) => break,
                     }
                 }
-                for (position, task) in queue.drain(..) {
-                    if let Some(conn) = task.held {
-                        unused.push((task.index, conn));
-                    }
-                    done.push((position, timed_out(pool, task.index, settings, limit)));
+                for (position, task) in &queue {
+                    done.push((*position, timed_out(pool, task.index, settings, limit)));
                 }
                 break;
             }
         }
     }
-    for (_, task) in queue {
-        if let Some(conn) = task.held {
-            unused.push((task.index, conn));
-        }
-    }
+    return_unstarted(queue.into_iter().map(|(_, task)| task), unused);
+    in_task_order(done)
+}
+
+/// Hands the lent connections of tasks that never ran back to the caller.
+fn return_unstarted<Conn: ShardBackend, R>(
+    tasks: impl IntoIterator<Item = Task<Conn, R>>,
+    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+) {
+    unused.extend(
+        tasks
+            .into_iter()
+            .filter_map(|task| task.held.map(|conn| (task.index, conn))),
+    );
+}
+
+/// The answers, each tagged with its task's position, in the tasks' order.
+fn in_task_order<Conn: ShardBackend, R>(
+    mut done: Vec<(usize, Done<Conn, R>)>,
+) -> Vec<Done<Conn, R>> {
     done.sort_by_key(|(position, _)| *position);
     done.into_iter().map(|(_, done)| done).collect()
+}
+
+/// The caller's span (with the `tracing` feature), for the statements a call runs on
+/// other threads: their spans are its children, on whichever thread they run.
+struct CallerSpan(#[cfg(feature = "tracing")] tracing::Span);
+
+impl CallerSpan {
+    fn current() -> Self {
+        CallerSpan(
+            #[cfg(feature = "tracing")]
+            tracing::Span::current(),
+        )
+    }
+
+    /// Runs `f` in the caller's span, catching a panic in it (a `FromSql` impl, say), so
+    /// that a worker answers instead of leaving its caller waiting.
+    fn run_caught<T>(&self, f: impl FnOnce() -> T) -> std::thread::Result<T> {
+        #[cfg(feature = "tracing")]
+        let f = || self.0.in_scope(f);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+    }
 }
 
 /// Runs one job on the shard at `index` under the deadline `limit`, on the lent
@@ -257,16 +282,13 @@ where
     let workers = pool.workers();
     for _ in 1..width.min(count) {
         let (shared, tx, pool) = (Arc::clone(&shared), tx.clone(), pool.clone());
-        #[cfg(feature = "tracing")]
-        let parent = tracing::Span::current();
+        let caller = CallerSpan::current();
         let handle = workers.handle();
         workers.submit(handle, move || {
             while let Some((position, task)) = take(&shared) {
                 let index = task.index;
-                let run = || run_task(&pool, task, settings, None, None, rows, || Verdict::Deliver);
-                #[cfg(feature = "tracing")]
-                let run = || parent.in_scope(run);
-                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                let done = caller
+                    .run_caught(|| run_task(&pool, task, settings, None, rows, || Verdict::Deliver))
                     .unwrap_or_else(|_| Some(panicked(&pool, index)));
                 if done
                     .as_ref()
@@ -287,8 +309,7 @@ where
     let mut stopped = false;
     while let Some((position, task)) = take(&shared) {
         ran_here += 1;
-        if let Some(answer) = run_task(pool, task, settings, None, None, rows, || Verdict::Deliver)
-        {
+        if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
             if settings.options.stops(&answer.result, rows) {
                 shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
                 stopped = true;
@@ -314,14 +335,9 @@ where
         }
     }
     let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-    for (_, task) in state.queue.drain(..) {
-        if let Some(conn) = task.held {
-            unused.push((task.index, conn));
-        }
-    }
+    return_unstarted(state.queue.drain(..).map(|(_, task)| task), unused);
     drop(state);
-    done.sort_by_key(|(position, _)| *position);
-    done.into_iter().map(|(_, done)| done).collect()
+    in_task_order(done)
 }
 
 /// The answer of a task whose statement panicked on a worker (a `FromSql` impl, say):
@@ -354,7 +370,7 @@ where
     let mut done = Vec::with_capacity(tasks.len());
     let mut tasks = tasks.into_iter();
     for task in tasks.by_ref() {
-        let answer = run_task(pool, task, settings, None, None, rows, || Verdict::Deliver);
+        let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
         let stops = answer
             .as_ref()
             .is_some_and(|a| settings.options.stops(&a.result, rows));
@@ -363,11 +379,7 @@ where
             break;
         }
     }
-    for task in tasks {
-        if let Some(conn) = task.held {
-            unused.push((task.index, conn));
-        }
-    }
+    return_unstarted(tasks, unused);
     done
 }
 
@@ -377,7 +389,7 @@ fn submit<Conn, R>(
     position: usize,
     task: Task<Conn, R>,
     settings: CallSettings,
-    deadline: Option<Instant>,
+    deadline: Instant,
     rows: fn(&R) -> Option<usize>,
     tx: mpsc::Sender<(usize, Done<Conn, R>)>,
 ) -> (JobHandle, Arc<AtomicU64>)
@@ -391,30 +403,17 @@ where
     let worker_pool = pool.clone();
     let session = Arc::new(AtomicU64::new(0));
     let session_seen = Arc::clone(&session);
-    // The statement's span is a child of the caller's span, on whichever thread it runs.
-    #[cfg(feature = "tracing")]
-    let parent = tracing::Span::current();
+    let caller = CallerSpan::current();
     workers.submit(handle.clone(), move || {
         let index = task.index;
-        let run = || {
-            let session = Some(&*session_seen);
-            run_task(
-                &worker_pool,
-                task,
-                settings,
-                deadline,
-                session,
-                rows,
-                || job.finish(),
-            )
-        };
-        #[cfg(feature = "tracing")]
-        let run = || parent.in_scope(run);
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+        let watch = Some(Watch {
+            deadline,
+            session: &session_seen,
+        });
+        let ran = caller
+            .run_caught(|| run_task(&worker_pool, task, settings, watch, rows, || job.finish()));
         let answer = match ran {
             Ok(answer) => answer?,
-            // A panic in the statement (a `FromSql` impl, say): its caller gets an error
-            // instead of waiting for an answer that would never come.
             Err(_) => match job.finish() {
                 Verdict::Deliver => panicked(&worker_pool, index),
                 _ => return None,
@@ -440,14 +439,22 @@ pub(crate) enum Verdict {
     Abandoned,
 }
 
+/// What a task run under a deadline keeps its caller informed of.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    /// When the caller gives up: the checkout waits no longer.
+    deadline: Instant,
+    /// Where the task leaves its session's server id, for a cancel request.
+    session: &'a AtomicU64,
+}
+
 /// Checks out (or takes the lent connection), runs the job and reports it, as
 /// `verdict` says once the job is done. `None` when nobody waits for the answer.
 fn run_task<Conn, R>(
     pool: &ShardedPool<Conn>,
     task: Task<Conn, R>,
     settings: CallSettings,
-    deadline: Option<Instant>,
-    session: Option<&AtomicU64>,
+    watch: Option<Watch<'_>>,
     rows: fn(&R) -> Option<usize>,
     verdict: impl FnOnce() -> Verdict,
 ) -> Option<Done<Conn, R>>
@@ -457,19 +464,16 @@ where
     let Task { index, held, job } = task;
     let lent = held.is_some();
     let started = Instant::now();
-    let left = deadline.map(|d| d.saturating_duration_since(started));
+    let left = watch.map(|w| w.deadline.saturating_duration_since(started));
     let had = match held {
-        Some(mut conn) => match pool.ensure_namespace(index, &mut conn) {
-            Ok(switched) => Ok((
-                conn,
-                Checkout {
-                    wait: Duration::ZERO,
-                    switched,
-                },
-            )),
-            Err(e) => Err(e),
-        },
-        None => pool.checkout_timed(index, left.or(settings.options.timeout)),
+        Some(mut conn) => pool.ensure_namespace(index, &mut conn).map(|switched| {
+            let checkout = Checkout {
+                wait: Duration::ZERO,
+                switched,
+            };
+            (conn, checkout)
+        }),
+        None => pool.checkout_timed(index, left),
     };
     let (mut conn, checkout) = match had {
         Ok(had) => had,
@@ -501,9 +505,9 @@ where
     };
     // Under a deadline, the caller learns the session's server id, to cancel the
     // statement if it gives up on it.
-    if let Some(session) = session {
+    if let Some(watch) = watch {
         if let Some(id) = pool.session_of(&mut conn) {
-            session.store(id, Ordering::Release);
+            watch.session.store(id, Ordering::Release);
         }
     }
     let (result, probe) = super::execute(pool, statement, &mut conn, job);
