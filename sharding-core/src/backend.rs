@@ -214,6 +214,19 @@ where
         .optional()
 }
 
+/// The session id that `id_sql` (one `BIGINT`) reads.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn read_session_id<C>(conn: &mut C, id_sql: &str) -> QueryResult<Option<u64>>
+where
+    C: diesel::Connection,
+    diesel::expression::SqlLiteral<diesel::sql_types::BigInt>:
+        for<'a> diesel::query_dsl::LoadQuery<'a, C, i64>,
+{
+    use diesel::RunQueryDsl;
+    let id: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(id_sql).get_result(conn)?;
+    Ok(u64::try_from(id).ok())
+}
+
 /// Records `position` unless a position is recorded already.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn write_position<C>(conn: &mut C, exists_sql: &str, position: i64) -> QueryResult<()>
@@ -400,12 +413,7 @@ mod postgres {
         }
 
         fn session_id(conn: &mut Self) -> QueryResult<Option<u64>> {
-            use diesel::RunQueryDsl;
-            let pid: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "SELECT CAST(pg_backend_pid() AS BIGINT)",
-            )
-            .get_result(conn)?;
-            Ok(u64::try_from(pid).ok())
+            super::read_session_id(conn, "SELECT CAST(pg_backend_pid() AS BIGINT)")
         }
 
         /// `pg_cancel_backend`: cancels the session's current statement only.
@@ -539,12 +547,7 @@ mod mysql {
         }
 
         fn session_id(conn: &mut Self) -> QueryResult<Option<u64>> {
-            use diesel::RunQueryDsl;
-            let id: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                "SELECT CAST(CONNECTION_ID() AS SIGNED)",
-            )
-            .get_result(conn)?;
-            Ok(u64::try_from(id).ok())
+            super::read_session_id(conn, "SELECT CAST(CONNECTION_ID() AS SIGNED)")
         }
 
         /// `KILL QUERY`: ends the session's current statement, not its connection.

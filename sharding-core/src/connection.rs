@@ -412,7 +412,6 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         E: From<Error> + From<diesel::result::Error> + Send + 'static,
     {
         let index = self.pool.shard_index(shard)?;
-        let held = self.held[index].take();
         let job = executor::job(move |conn: &mut Conn| {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 Connection::transaction(&mut *conn, f)
@@ -422,14 +421,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             }
             Ok(outcome)
         });
-        let pool = self.pool.clone();
-        let (result, conn) =
-            executor::run_one(&pool, index, Operation::Transaction, limit, held, job);
-        if let Some(conn) = conn {
-            self.keep(index, conn);
-        }
-        self.release_broken();
-        match result {
+        match self.run_under(index, Operation::Transaction, limit, job) {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(error) => Err(E::from(error)),
@@ -508,9 +500,22 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         let owned: OwnedQuery<Untyped, _> =
             OwnedQuery::collect_at(&self.pool, index, &statement, Some(limit))?;
         let job = executor::job(move |conn: &mut Conn| owned.execute(conn));
+        self.run_under(index, Operation::Insert, limit, job)
+    }
+
+    /// Runs `job` on a worker on this unit of work's connection to the shard at `index`
+    /// (checked out by the job if not held), under the deadline `limit`; the connection
+    /// is kept unless it was given up on, or broke.
+    fn run_under<R: Send + 'static>(
+        &mut self,
+        index: usize,
+        operation: Operation,
+        limit: Duration,
+        job: Job<Conn, R>,
+    ) -> Result<R> {
         let held = self.held[index].take();
         let pool = self.pool.clone();
-        let (result, conn) = executor::run_one(&pool, index, Operation::Insert, limit, held, job);
+        let (result, conn) = executor::run_one(&pool, index, operation, limit, held, job);
         if let Some(conn) = conn {
             self.keep(index, conn);
         }

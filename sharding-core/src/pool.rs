@@ -483,10 +483,10 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The server's id of `conn`'s session, asked once per connection, where the backend
     /// can cancel statements (`None` elsewhere, or if it cannot be had).
     pub(crate) fn session_of(&self, conn: &mut ShardPooledConnection<Conn>) -> Option<u64> {
-        Conn::cancel_statement(0)?;
         if let Some(id) = PooledConnection::extensions(conn).get::<SessionId>() {
             return Some(id.0);
         }
+        Conn::cancel_statement(0)?;
         let id = Conn::session_id(conn).ok().flatten()?;
         PooledConnection::extensions_mut(conn).insert(SessionId(id));
         Some(id)

@@ -280,22 +280,26 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Duration;
 
+    /// Submits a job that sends `value` on `tx` once delivered.
+    fn send_when_done<T: Send + 'static>(workers: &Workers, tx: mpsc::Sender<T>, value: T) {
+        let job = workers.handle();
+        let done = job.clone();
+        workers.submit(job, move || {
+            (done.finish() == Verdict::Deliver).then(|| {
+                Box::new(move || {
+                    let _ = tx.send(value);
+                }) as Deliver
+            })
+        });
+    }
+
     #[test]
     fn threads_are_kept_and_reused() {
         let workers = Workers::new(2, "test-worker".into());
         for _ in 0..200 {
             let (tx, rx) = mpsc::channel();
             for i in 0..2 {
-                let tx = tx.clone();
-                let job = workers.handle();
-                let done = job.clone();
-                workers.submit(job, move || {
-                    (done.finish() == Verdict::Deliver).then(|| {
-                        Box::new(move || {
-                            let _ = tx.send(i);
-                        }) as Deliver
-                    })
-                });
+                send_when_done(&workers, tx.clone(), i);
             }
             let mut got: Vec<i32> = rx.iter().take(2).collect();
             got.sort_unstable();
@@ -328,29 +332,13 @@ mod tests {
         assert_eq!(workers.threads_alive(), 1);
         // Another job still runs, on a replacement thread.
         let (tx, rx) = mpsc::channel();
-        let job = workers.handle();
-        let done = job.clone();
-        workers.submit(job, move || {
-            (done.finish() == Verdict::Deliver).then(|| {
-                Box::new(move || {
-                    let _ = tx.send(7);
-                }) as Deliver
-            })
-        });
+        send_when_done(&workers, tx, 7);
         assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(7));
         assert_eq!(workers.threads_started(), 2);
         let _ = release_tx.send(());
         // The stuck thread finishes and counts itself off; the pool still serves.
         let (tx, rx) = mpsc::channel();
-        let job = workers.handle();
-        let done = job.clone();
-        workers.submit(job, move || {
-            (done.finish() == Verdict::Deliver).then(|| {
-                Box::new(move || {
-                    let _ = tx.send(8);
-                }) as Deliver
-            })
-        });
+        send_when_done(&workers, tx, 8);
         assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(8));
         assert!(workers.threads_started() <= 3);
     }

@@ -133,13 +133,12 @@ impl<Q> Routed<Q> {
         ST: 'static,
         R: Send + 'static,
     {
-        let pool = access.sharded_pool().clone();
-        let index = self.index(&pool)?;
-        let Some(limit) = self.deadline(&pool) else {
+        let index = self.index(access.sharded_pool())?;
+        let Some(limit) = self.deadline(access.sharded_pool()) else {
             let query = self.query;
             return access.run_at(index, rows, |conn| inline(query, conn));
         };
-        let statement = collect(self.query, &pool, index, limit)?;
+        let statement = collect(self.query, access.sharded_pool(), index, limit)?;
         let options = RunOptions {
             parallelism: Parallelism::Sequential,
             timeout: Some(limit),
@@ -151,7 +150,7 @@ impl<Q> Routed<Q> {
             Some((_, result)) => result,
             // A single job always leaves a result; this is never reached.
             None => Err(Error::Timeout {
-                shard: pool.id(index).clone(),
+                shard: access.sharded_pool().id(index).clone(),
                 limit,
             }),
         }
