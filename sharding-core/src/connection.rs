@@ -1,10 +1,11 @@
 //! [`ShardedConnection`]: the unit of work, one connection per shard at most.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::associations::HasTable;
-use diesel::connection::{Connection, TransactionManager};
+use diesel::connection::Connection;
 use diesel::insertable::Insertable;
 use diesel::query_builder::InsertStatement;
 use diesel::query_builder::QueryFragment;
@@ -13,12 +14,13 @@ use diesel::r2d2::R2D2Connection;
 use diesel::sql_types::Untyped;
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::backend::{drop_if_disconnected, mark_broken};
+use crate::backend::mark_broken;
 use crate::events::Operation;
 use crate::executor::{
     self, CallSettings, Checkout, Done, Job, OwnedQuery, Probe, Statement, Task,
 };
 use crate::fanout::exec::RunOptions;
+use crate::insert_batch::{in_batch_transaction, CommitGate, InsertBatch};
 use crate::model::TableOf;
 use crate::pool::{hand_out, ShardPooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
@@ -421,7 +423,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             }
             Ok(outcome)
         });
-        match self.run_under(index, Operation::Transaction, limit, job) {
+        match self.run_under(index, Operation::Transaction, limit, |_| None, job) {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(error) => Err(E::from(error)),
@@ -500,7 +502,13 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         let owned: OwnedQuery<Untyped, _> =
             OwnedQuery::collect_at(&self.pool, index, &statement, Some(limit))?;
         let job = executor::job(move |conn: &mut Conn| owned.execute(conn));
-        self.run_under(index, Operation::Insert, limit, job)
+        self.run_under(
+            index,
+            Operation::Insert,
+            limit,
+            executor::rows_affected,
+            job,
+        )
     }
 
     /// Runs `job` on a worker on this unit of work's connection to the shard at `index`
@@ -511,11 +519,12 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         index: usize,
         operation: Operation,
         limit: Duration,
+        rows: fn(&R) -> Option<usize>,
         job: Job<Conn, R>,
     ) -> Result<R> {
         let held = self.held[index].take();
         let pool = self.pool.clone();
-        let (result, conn) = executor::run_one(&pool, index, operation, limit, held, job);
+        let (result, conn) = executor::run_one(&pool, index, operation, limit, held, rows, job);
         if let Some(conn) = conn {
             self.keep(index, conn);
         }
@@ -544,18 +553,24 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// pool as soon as their shard is written, so logical shards on a small shared pool
     /// do not starve each other.
     ///
+    /// **Deadline.** Under the pool's
+    /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout) each shard's batch
+    /// is collected on your thread and runs on a worker, and the call stops waiting for it
+    /// at the deadline, even if the network to the shard stalls. A batch given up on before
+    /// its `COMMIT` was sent can no longer commit (its runner rolls it back when it gets
+    /// the chance): [`Error::PartialInsert`] with an [`Error::Timeout`] source. One whose
+    /// `COMMIT` was in flight is [`Error::InsertOutcomeUnknown`].
+    ///
     /// **SQLite:** Diesel writes a batch of a model with default `Insertable` settings one
     /// row per statement on SQLite. Add `#[diesel(treat_none_as_default_value = false)]`
-    /// to the model to get true multi-row `INSERT`s.
+    /// to the model to get true multi-row `INSERT`s (on your thread: under a deadline,
+    /// SQLite batches are written one row per statement, in one transaction, as Diesel's
+    /// multi-row SQLite statement cannot be collected to run on a worker).
     pub fn insert_all<Rows>(&mut self, rows: Rows) -> Result<usize>
     where
         Rows: IntoIterator,
-        Rows::Item: ShardKeyed,
-        Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
-        InsertStatement<
-            TableOf<Rows::Item>,
-            <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values,
-        >: ExecuteDsl<Conn>,
+        Rows::Item: InsertBatch<Conn>,
+        OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
         let mut per_shard: Vec<Vec<Rows::Item>> = self.held.iter().map(|_| Vec::new()).collect();
         for row in rows {
@@ -598,9 +613,10 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         Ok(inserted)
     }
 
-    /// Writes one shard's rows in one transaction, telling a failure that rolled back
-    /// from a `COMMIT` whose outcome is unknown (the connection was lost while it was in
-    /// flight).
+    /// Writes one shard's rows in one transaction (on a worker under the pool's default
+    /// deadline, if it has one), telling a failure that rolled back from one whose
+    /// `COMMIT` was sent but never confirmed (the connection was lost, or the deadline
+    /// passed, while it was in flight).
     fn insert_batch_at<Row>(
         &mut self,
         index: usize,
@@ -608,64 +624,64 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         batch: usize,
     ) -> std::result::Result<usize, BatchFailure>
     where
-        Row: ShardKeyed,
-        Vec<Row>: Insertable<TableOf<Row>>,
-        InsertStatement<TableOf<Row>, <Vec<Row> as Insertable<TableOf<Row>>>::Values>:
-            ExecuteDsl<Conn>,
+        Row: InsertBatch<Conn>,
+        OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
-        type Manager<C> = <C as Connection>::TransactionManager;
-        let pool = self.pool.clone();
-        let shard = self.pool.id(index).clone();
-        let on_shard = |source| Error::Query {
-            shard: shard.clone(),
-            source,
-        };
-        let (conn, checkout) = self
-            .checked_out_for(index, Operation::Insert, None)
-            .map_err(BatchFailure::RolledBack)?;
-        let conn = &mut **conn;
-        let probe = Probe::start(&pool, index, Operation::Insert, checkout);
-        let written = probe.in_scope(|| {
-            Manager::<Conn>::begin_transaction(&mut *conn).and_then(|()| {
-                let mut written = 0;
-                let mut rows = rows.into_iter();
-                loop {
-                    let chunk: Vec<Row> = rows.by_ref().take(batch).collect();
-                    if chunk.is_empty() {
-                        break Ok(written);
-                    }
-                    let table = <TableOf<Row> as HasTable>::table();
-                    written +=
-                        ExecuteDsl::execute(diesel::insert_into(table).values(chunk), &mut *conn)?;
-                }
-            })
-        });
-        let result = match written {
-            Ok(n) => match Manager::<Conn>::commit_transaction(conn) {
-                Ok(()) => Ok(n),
-                Err(e) if commit_lost_connection::<Conn>(&e) => {
-                    Err(BatchFailure::CommitUnknown(on_shard(e)))
-                }
-                Err(e) => Err(BatchFailure::RolledBack(on_shard(e))),
-            },
-            Err(e) => {
-                if Manager::<Conn>::rollback_transaction(conn).is_err() {
-                    mark_broken(conn);
-                }
-                Err(BatchFailure::RolledBack(on_shard(e)))
+        let gate = Arc::new(CommitGate::default());
+        let written = match self.pool.default_timeout() {
+            None => self.run_at(index, Operation::Insert, executor::rows_affected, |conn| {
+                in_batch_transaction(conn, &gate, |conn| Row::write(rows, batch, conn))
+            }),
+            Some(limit) => {
+                let pool = self.pool.clone();
+                let mut statements: Vec<OwnedQuery<Untyped, Conn::Backend>> = Vec::new();
+                Row::visit(rows, batch, &mut |statement| {
+                    statements.push(OwnedQuery::collect_at(
+                        &pool,
+                        index,
+                        statement,
+                        Some(limit),
+                    )?);
+                    Ok(())
+                })
+                .map_err(BatchFailure::RolledBack)?;
+                let runner = Arc::clone(&gate);
+                let job = executor::job(move |conn: &mut Conn| {
+                    in_batch_transaction(conn, &runner, |conn| {
+                        let mut written = 0;
+                        for statement in statements {
+                            // Given up on: stop, and roll back.
+                            if runner.is_closed() {
+                                return Err(diesel::result::Error::RollbackTransaction);
+                            }
+                            written += statement.execute(conn)?;
+                        }
+                        Ok(written)
+                    })
+                });
+                self.run_under(
+                    index,
+                    Operation::Insert,
+                    limit,
+                    executor::rows_affected,
+                    job,
+                )
             }
         };
-        match &result {
-            Ok(n) => probe.finish(&pool, Ok(Some(*n))),
-            Err(BatchFailure::RolledBack(e) | BatchFailure::CommitUnknown(e)) => {
-                probe.finish(&pool, Err(Some(e)));
+        written.map_err(|error| {
+            // Closing the gate stops a batch still running from committing; it stays
+            // open only if `COMMIT` was already sent.
+            let commit_sent = !gate.close();
+            let unconfirmed = matches!(error, Error::Timeout { .. })
+                || error
+                    .diesel_error()
+                    .is_some_and(commit_lost_connection::<Conn>);
+            if commit_sent && unconfirmed {
+                BatchFailure::CommitUnknown(error)
+            } else {
+                BatchFailure::RolledBack(error)
             }
-        }
-        if result.is_err() {
-            drop_if_disconnected_result(conn, &result);
-            self.release_broken();
-        }
-        result
+        })
     }
 }
 
@@ -686,17 +702,5 @@ fn commit_lost_connection<Conn: ShardBackend>(error: &diesel::result::Error) -> 
             Conn::is_connection_error(commit_error)
         }
         other => Conn::is_connection_error(other),
-    }
-}
-
-/// Marks `conn` broken when `result` failed because the connection is gone.
-fn drop_if_disconnected_result<Conn: ShardBackend>(
-    conn: &mut Conn,
-    result: &std::result::Result<usize, BatchFailure>,
-) {
-    if let Err(BatchFailure::RolledBack(e) | BatchFailure::CommitUnknown(e)) = result {
-        if let Some(diesel_error) = e.diesel_error() {
-            drop_if_disconnected(conn, diesel_error);
-        }
     }
 }

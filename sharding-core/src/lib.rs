@@ -30,7 +30,8 @@
 //!   is collected once per shard into an [`OwnedQuery`] (its SQL and bind values), so
 //!   queries that borrow from your stack, boxed queries and joins fan out as they are.
 //! * A call with a **deadline** (`.timeout(d)` on [`Routed`], [`FanOut`] and
-//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; or the pool's
+//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; `insert` and `insert_all`
+//!   under the pool's default; or the pool's
 //!   [`default_timeout`](ShardedPoolBuilder::default_timeout)) runs on the workers while
 //!   your thread waits at most `d`: you get [`Error::Timeout`] naming the shard when it
 //!   has not answered, even if the network to it stalls (bytes stop, nothing is refused
@@ -46,6 +47,7 @@
 //! | a statement given up on is cancelled from another connection | yes, `pg_cancel_backend` | yes, `KILL QUERY` | no: it runs to its end on the worker |
 //! | a stalled statement's connection goes back to the pool | never: it is dropped when the worker gets it back | never | never |
 //! | a write that timed out did not happen | **not guaranteed**: its `COMMIT` may have reached the server | not guaranteed | not guaranteed |
+//! | an `insert_all` batch given up on before its `COMMIT` was sent never commits | yes | yes | yes |
 //!
 //! The session limit is set once per connection and lifted before your code gets the
 //! connection in hand; turn it off with
@@ -54,8 +56,9 @@
 //! once the caller has given up (at most one in flight per shard); over a stalled network
 //! it arrives, if at all, when the network comes back. Not covered by deadlines: closures
 //! of [`ShardedConnection::transaction`] (they run on your thread; the default deadline
-//! applies to their statements as the server-side limit only), `insert_all`,
-//! migrations, id blocks and statements you run yourself on `pool.connection(..)`.
+//! applies to their statements as the server-side limit only), migrations, id blocks
+//! and statements you run yourself on `pool.connection(..)`. `insert_all` runs under the
+//! default deadline, one shard's batch at a time.
 //!
 //! # Example
 //!
@@ -115,6 +118,7 @@ mod executor;
 mod fanout;
 mod id_schemes;
 mod ids;
+mod insert_batch;
 mod key;
 mod migrations;
 mod model;
@@ -145,6 +149,7 @@ pub use ids::{
     Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, ShardEncodedIds, SystemClock,
     DEFAULT_EPOCH_MS,
 };
+pub use insert_batch::InsertBatch;
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
 pub use model::{ShardKeyed, ShardedTable, TableOf};
@@ -163,6 +168,8 @@ pub use sharded::Sharded;
 /// Items the `#[derive(Sharded)]` expansion refers to. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::insert_batch::Visit;
+
     /// Holds when `Self` is the column `Expected`: a second model of a table
     /// (`#[sharded(skip_table_impl)]`) must name the table's own shard-key column.
     #[diagnostic::on_unimplemented(

@@ -18,6 +18,7 @@ use crate::backend::mark_broken;
 use crate::events::{HandleEvent, Operation, ShardCounters, ShardEvent, ShardStats};
 use crate::executor::workers::Workers;
 use crate::executor::Checkout;
+use crate::insert_batch::InsertBatch;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
@@ -553,7 +554,8 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 let job = crate::executor::job(move |conn: &mut Conn| {
                     Conn::lookup_type(conn, &name, schema.as_deref())
                 });
-                crate::executor::run_one(self, index, Operation::Query, limit, None, job).0?
+                crate::executor::run_one(self, index, Operation::Query, limit, None, |_| None, job)
+                    .0?
             }
             None => {
                 let mut conn = self.checkout(index)?;
@@ -620,12 +622,8 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     pub fn insert_all<Rows>(&self, rows: Rows) -> Result<usize>
     where
         Rows: IntoIterator,
-        Rows::Item: ShardKeyed,
-        Vec<Rows::Item>: Insertable<TableOf<Rows::Item>>,
-        InsertStatement<
-            TableOf<Rows::Item>,
-            <Vec<Rows::Item> as Insertable<TableOf<Rows::Item>>>::Values,
-        >: ExecuteDsl<Conn>,
+        Rows::Item: InsertBatch<Conn>,
+        OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
         self.get().insert_all(rows)
     }

@@ -455,6 +455,95 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
     assert!(settled, "no connection stays stuck after the stall");
 }
 
+/// Under the pool's default deadline, `insert` and `insert_all` give up on a stalled
+/// shard in time, and the batch `insert_all` gave up on never commits, even once the
+/// network is back.
+#[test]
+fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
+    let databases = Databases::create(3, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let pool = proxied_pool(&databases, &proxy, |b| {
+        b.max_size(3)
+            .connection_timeout(Duration::from_secs(60))
+            .default_timeout(DEADLINE)
+    });
+    let on = |shard: &str, from: i64| {
+        (from..)
+            .find(|k| pool.shard_for_key(k).is_ok_and(|s| s == shard))
+            .unwrap()
+    };
+    let (k0, k1) = (on("s0", 1), on("s1", 1));
+    let (k0b, k1b) = (on("s0", k0 + 1), on("s1", k1 + 1));
+    let k1c = on("s1", k1b + 1);
+    // Leaves an idle connection to s1 that has run under the deadline: the batch below
+    // takes it at once, and its `BEGIN` is what stalls.
+    assert_eq!(pool.insert_all([customer(k0), customer(k1)]).unwrap(), 2);
+
+    proxy.stall();
+    let started = Instant::now();
+    let err = pool.insert_all([customer(k0b), customer(k1b)]).unwrap_err();
+    returned_in_time(started, "an insert_all");
+    match &err {
+        // Nothing of s1's batch had been sent: it rolled back (or never began).
+        Error::PartialInsert {
+            shard,
+            source,
+            committed,
+        } => {
+            assert_eq!(shard, "s1", "{err}");
+            assert!(source.is_timeout(), "{err}");
+            assert_eq!(committed, &["s0"], "{err}");
+        }
+        other => panic!("an insert_all: expected PartialInsert, got {other}"),
+    }
+    let started = Instant::now();
+    let err = pool.insert(customer(k1c)).unwrap_err();
+    returned_in_time(started, "an insert");
+    timed_out_on(&err, "s1", "an insert");
+
+    proxy.unstall();
+
+    // Once the network is back the abandoned statements run on, and must not commit
+    // (bounded by count, so the stuck workers have time to get their answers).
+    let ids_on_s1 = || {
+        customers::table
+            .select(customers::id)
+            .order(customers::id)
+            .set_shard("s1")
+            .load::<i64, _>(&pool)
+    };
+    let mut served = false;
+    for _ in 0..300 {
+        if ids_on_s1().is_ok() {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(served, "s1 serves again after the stall");
+    let shard_pool = pool.shard_pool("s1").unwrap();
+    for _ in 0..300 {
+        let state = shard_pool.state();
+        if state.connections == state.idle_connections + pool.kept_idle("s1").unwrap() as u32 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The single `INSERT` is one autocommitted statement: once its bytes arrive it may
+    // take effect (the documented limit). `insert_all`'s batch is a transaction that
+    // commits only if its caller still waits.
+    let mut on_s1 = ids_on_s1().unwrap();
+    on_s1.retain(|id| *id != k1c);
+    assert_eq!(on_s1, [k1], "s1 holds none of insert_all's given-up rows");
+    let on_s0: Vec<i64> = customers::table
+        .select(customers::id)
+        .order(customers::id)
+        .set_shard("s0")
+        .load(&pool)
+        .unwrap();
+    assert_eq!(on_s0, [k0, k0b], "s0's batch committed");
+}
+
 #[test]
 fn fan_outs_start_no_thread_per_call() {
     let databases = Databases::create(3, super::LOGICAL);

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::connection::{Connection, InstrumentationEvent};
 use diesel_sharding::{Error, RoutingKey};
@@ -47,9 +48,25 @@ fn insert_by_value_and_by_reference_route_alike() {
     assert!(shards.customer_ids_on(owner6.as_str()).contains(&6));
 }
 
+/// Pools whose `insert_all` runs on the caller's thread, and on workers under a
+/// deadline (the pool's default).
+fn insert_all_pools(n: usize, configure: fn(Builder) -> Builder) -> [(&'static str, Shards); 2] {
+    [
+        ("no deadline", Shards::with(n, configure)),
+        ("default deadline", Shards::with(n, move |b| configure(b).default_timeout(Duration::from_secs(60)))),
+    ]
+}
+
+type Builder = diesel_sharding::ShardedPoolBuilder<Conn>;
+
 #[test]
 fn insert_all_groups_rows_by_shard() {
-    let shards = Shards::new(4);
+    for (how, shards) in insert_all_pools(4, |b| b) {
+        insert_all_groups_rows_by_shard_in(&shards, how);
+    }
+}
+
+fn insert_all_groups_rows_by_shard_in(shards: &Shards, how: &str) {
     let rows: Vec<Order> = (1..=300).map(|i| order(i, i % 37 + 1)).collect();
     assert_eq!(shards.pool.insert_all(&rows).unwrap(), 300);
     let mut total = 0;
@@ -60,15 +77,24 @@ fn insert_all_groups_rows_by_shard() {
             .filter(|o| shards.expected_shard(RoutingKey::Int(o.customer_id.into())) == shard)
             .map(|o| o.id)
             .collect();
-        assert_eq!(on_shard, expected, "shard {shard}");
+        assert_eq!(on_shard, expected, "{how}: shard {shard}");
         total += on_shard.len();
     }
-    assert_eq!(total, 300);
+    assert_eq!(total, 300, "{how}");
 }
 
 #[test]
 fn insert_all_writes_multi_row_statements_in_batches() {
-    let shards = Shards::with(2, |b| b.insert_batch_rows(100));
+    for (how, shards) in insert_all_pools(2, |b| b.insert_batch_rows(100)) {
+        // Under a deadline, SQLite writes one row per statement: Diesel's multi-row
+        // SQLite statement cannot be collected to run on a worker.
+        let sqlite = std::any::type_name::<Conn>().contains("Sqlite");
+        let per_statement = if sqlite && how == "default deadline" { 1 } else { 100 };
+        insert_all_writes_batches_in(&shards, how, per_statement);
+    }
+}
+
+fn insert_all_writes_batches_in(shards: &Shards, how: &str, per_statement: usize) {
     let mut work = shards.pool.get();
     let statements: Vec<Arc<AtomicUsize>> = shards
         .ids()
@@ -95,8 +121,8 @@ fn insert_all_writes_multi_row_statements_in_batches() {
         assert!(rows_here > 0);
         assert_eq!(
             count.load(Ordering::SeqCst),
-            rows_here.div_ceil(100),
-            "shard {shard}: one INSERT per 100 rows"
+            rows_here.div_ceil(per_statement),
+            "{how}: shard {shard}: one INSERT per {per_statement} rows"
         );
     }
 }
@@ -147,7 +173,12 @@ fn text_keys_route_and_a_missing_key_writes_nothing() {
 
 #[test]
 fn insert_all_is_atomic_per_shard_and_reports_committed_shards() {
-    let shards = Shards::new(2);
+    for (how, shards) in insert_all_pools(2, |b| b) {
+        insert_all_is_atomic_per_shard_in(&shards, how);
+    }
+}
+
+fn insert_all_is_atomic_per_shard_in(shards: &Shards, how: &str) {
     let ids = shards.ids();
     // Find customers owned by each shard.
     let on = |shard: &str| {
@@ -167,7 +198,7 @@ fn insert_all_is_atomic_per_shard_and_reports_committed_shards() {
             assert_eq!(shard, &ids[1]);
             assert_eq!(committed, &vec![ids[0].clone()]);
         }
-        other => panic!("expected PartialInsert, got {other}"),
+        other => panic!("{how}: expected PartialInsert, got {other}"),
     }
     assert!(err.to_string().contains(ids[1].as_str()));
     assert_eq!(shards.order_ids_on(ids[0].as_str()), vec![1, 2]);

@@ -204,6 +204,7 @@ pub(crate) fn run_one<Conn, R>(
     operation: Operation,
     limit: Duration,
     held: Option<ShardPooledConnection<Conn>>,
+    rows: fn(&R) -> Option<usize>,
     job: Job<Conn, R>,
 ) -> (Result<R>, Option<ShardPooledConnection<Conn>>)
 where
@@ -223,7 +224,7 @@ where
     };
     let task = Task { index, held, job };
     let mut unused = Vec::new();
-    let done = run_tasks(pool, vec![task], settings, |_| None, &mut unused);
+    let done = run_tasks(pool, vec![task], settings, rows, &mut unused);
     let conn = unused.pop().map(|(_, conn)| conn);
     match done.into_iter().next() {
         Some(done) => (done.result, done.conn.or(conn)),
