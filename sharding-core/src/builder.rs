@@ -303,8 +303,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 
     /// Sets the deadline of every call that sets none of its own (routed queries,
-    /// fan-outs, `for_keys`, [`transaction_within`](crate::ShardedPool::transaction_within)
-    /// without a limit): see [`Routed::timeout`](crate::Routed::timeout) for what a
+    /// fan-outs, `for_keys`, `insert`, each shard's batch of `insert_all`, each
+    /// [`BlockIds`](crate::BlockIds) reservation): see [`Routed::timeout`](crate::Routed::timeout) for what a
     /// deadline promises. Defaults to none: calls wait as long as the server and the
     /// network take. Must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn default_timeout(mut self, limit: Duration) -> Self {

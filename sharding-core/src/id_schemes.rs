@@ -15,7 +15,7 @@ use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BigInt;
 
 use crate::events::Operation;
-use crate::executor::{self, Probe};
+use crate::executor;
 use crate::{Error, RangeRouter, Result, ShardBackend, ShardEncodedIds, ShardKey, ShardedPool};
 
 /// A way to make primary keys for new rows, told which shard the row goes to.
@@ -208,10 +208,8 @@ impl BlockIds {
                 max: (i64::MAX / BLOCK_IDS_PER_SHARD) as u64,
             })?;
         // `name` is a validated identifier and the rest are integers: nothing to escape.
-        let (name, block) = (self.name.as_str(), self.block);
-        let (mut conn, checkout) = executor::checkout(pool, position, Operation::IdBlock, None)?;
-        let probe = Probe::start(pool, position, Operation::IdBlock, checkout);
-        let reserve = |conn: &mut Conn| {
+        let (name, block) = (self.name.clone(), self.block);
+        let reserve = move |conn: &mut Conn| {
             conn.transaction(|conn| {
                 let updated = diesel::sql_query(format!(
                     "UPDATE diesel_sharding_id_blocks SET next_id = next_id + {block} WHERE name = '{name}'"
@@ -231,19 +229,20 @@ impl BlockIds {
             })
         };
         // Two processes may both find the row missing; the loser's insert fails and a
-        // second try updates the winner's row.
-        let reserved = probe
-            .in_scope(|| {
-                reserve(&mut conn).or_else(|e| match e {
-                    diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    ) => reserve(&mut conn),
-                    other => Err(other),
-                })
+        // second try updates the winner's row. Under the pool's default deadline this runs
+        // on a worker; a reservation given up on may still commit later, which only skips
+        // that block's ids.
+        let job = executor::job(move |conn: &mut Conn| {
+            reserve(conn).or_else(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => reserve(conn),
+                other => Err(other),
             })
-            .map_err(Error::on_shard(pool.id(position)));
-        probe.finish(pool, reserved.as_ref().map(|_| Some(1)).map_err(Some));
+        });
+        let reserved =
+            executor::run_pooled(pool, position, Operation::IdBlock, executor::one_row, job);
         let next = reserved?.next_id;
         if next - 1 > base + BLOCK_IDS_PER_SHARD {
             return Err(Error::IdOverflow {

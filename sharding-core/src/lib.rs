@@ -30,8 +30,7 @@
 //!   is collected once per shard into an [`OwnedQuery`] (its SQL and bind values), so
 //!   queries that borrow from your stack, boxed queries and joins fan out as they are.
 //! * A call with a **deadline** (`.timeout(d)` on [`Routed`], [`FanOut`] and
-//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; `insert` and `insert_all`
-//!   under the pool's default; or the pool's
+//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; or the pool's
 //!   [`default_timeout`](ShardedPoolBuilder::default_timeout)) runs on the workers while
 //!   your thread waits at most `d`: you get [`Error::Timeout`] naming the shard when it
 //!   has not answered, even if the network to it stalls (bytes stop, nothing is refused
@@ -56,9 +55,10 @@
 //! once the caller has given up (at most one in flight per shard); over a stalled network
 //! it arrives, if at all, when the network comes back. Not covered by deadlines: closures
 //! of [`ShardedConnection::transaction`] (they run on your thread; the default deadline
-//! applies to their statements as the server-side limit only), migrations, id blocks
-//! and statements you run yourself on `pool.connection(..)`. `insert_all` runs under the
-//! default deadline, one shard's batch at a time.
+//! applies to their statements as the server-side limit only), migrations (which may
+//! rightly run long) and statements you run yourself on `pool.connection(..)`.
+//! `insert_all` runs under the default deadline one shard's batch at a time, and so does
+//! each [`BlockIds`] reservation.
 //!
 //! # Example
 //!

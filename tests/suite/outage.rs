@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
-use diesel_sharding::{Error, ShardBackend, ShardedPoolBuilder};
+use diesel_sharding::{BlockIds, Error, IdScheme, ShardBackend, ShardedPoolBuilder};
 
 use super::fixture::*;
 use crate::common::proxy::{address_of, with_port, Proxy};
@@ -455,8 +455,8 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
     assert!(settled, "no connection stays stuck after the stall");
 }
 
-/// Under the pool's default deadline, `insert` and `insert_all` give up on a stalled
-/// shard in time, and the batch `insert_all` gave up on never commits, even once the
+/// Under the pool's default deadline, `insert`, `insert_all` and id blocks give up on a
+/// stalled shard in time, and the batch `insert_all` gave up on never commits, even once the
 /// network is back.
 #[test]
 fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
@@ -478,6 +478,13 @@ fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
     // Leaves an idle connection to s1 that has run under the deadline: the batch below
     // takes it at once, and its `BEGIN` is what stalls.
     assert_eq!(pool.insert_all([customer(k0), customer(k1)]).unwrap(), 2);
+    BlockIds::create_table(&pool).unwrap();
+    let ids = BlockIds::new("stalled", 10).unwrap();
+    assert_eq!(
+        ids.next_id(&pool, 0).unwrap(),
+        1,
+        "s0's first block starts at 1"
+    );
 
     proxy.stall();
     let started = Instant::now();
@@ -500,6 +507,12 @@ fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
     let err = pool.insert(customer(k1c)).unwrap_err();
     returned_in_time(started, "an insert");
     timed_out_on(&err, "s1", "an insert");
+
+    let started = Instant::now();
+    let err = ids.next_id(&pool, 1).unwrap_err();
+    returned_in_time(started, "an id block");
+    timed_out_on(&err, "s1", "an id block");
+    assert_eq!(ids.next_id(&pool, 0).unwrap(), 2, "s0 still hands out ids");
 
     proxy.unstall();
 

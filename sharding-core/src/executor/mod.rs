@@ -239,6 +239,34 @@ pub(crate) struct Statement {
     pub(crate) timeout: Option<Duration>,
 }
 
+/// Runs `job` on a connection to the shard at `index` checked out for it: on a worker
+/// under the pool's default deadline when it has one, else on this thread.
+pub(crate) fn run_pooled<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    operation: Operation,
+    rows: fn(&R) -> Option<usize>,
+    job: Job<Conn, R>,
+) -> Result<R>
+where
+    Conn: ShardBackend,
+    R: Send + 'static,
+{
+    if let Some(limit) = pool.default_timeout() {
+        return run_one(pool, index, operation, limit, None, rows, job).0;
+    }
+    let (mut conn, checkout) = checkout(pool, index, operation, None)?;
+    let statement = Statement {
+        index,
+        operation,
+        checkout,
+        timeout: None,
+    };
+    let result = run(pool, statement, &mut conn, rows, job);
+    pool.give_back(index, conn);
+    result
+}
+
 /// Boxes `f` as a [`Job`].
 pub(crate) fn job<Conn, R>(
     f: impl FnOnce(&mut Conn) -> QueryResult<R> + Send + 'static,
