@@ -147,6 +147,10 @@ pub(crate) struct ShardCounters {
     rows: AtomicU64,
     busy_micros: AtomicU64,
     latency: [AtomicU64; BUCKETS],
+    /// A low estimate of how long a search's statement takes here, in µs (0: none ran
+    /// yet): falls at once to a faster answer, rises slowly toward slower ones, so it
+    /// tracks the shard's uncontended round trip rather than moments of contention.
+    search_floor_micros: AtomicU64,
 }
 
 impl ShardCounters {
@@ -171,6 +175,27 @@ impl ShardCounters {
         let micros = u64::try_from(event.duration.as_micros()).unwrap_or(u64::MAX);
         self.busy_micros.fetch_add(micros, Ordering::Relaxed);
         self.latency[bucket_of(event.duration)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Notes how long one of a search's statements took.
+    pub(crate) fn note_search(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let floor = self.search_floor_micros.load(Ordering::Relaxed);
+        let next = if floor == 0 || sample <= floor {
+            sample
+        } else {
+            floor + (sample - floor) / 16
+        };
+        // Racing updates may lose a sample; an estimate needs no more.
+        self.search_floor_micros.store(next, Ordering::Relaxed);
+    }
+
+    /// The low estimate of a search statement's time here (`None` before the first).
+    pub(crate) fn search_floor(&self) -> Option<Duration> {
+        match self.search_floor_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        }
     }
 
     pub(crate) fn snapshot(&self, shard: &ShardId) -> ShardStats {

@@ -601,6 +601,16 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// Counts a statement and hands it to the event handler.
+    /// Notes how long one of a search's statements took on the shard at `index`.
+    pub(crate) fn note_search(&self, index: usize, took: Duration) {
+        self.inner.counters[index].note_search(took);
+    }
+
+    /// A low estimate of a search statement's time on the shard at `index`.
+    pub(crate) fn search_floor(&self, index: usize) -> Option<Duration> {
+        self.inner.counters[index].search_floor()
+    }
+
     pub(crate) fn record_event(&self, index: usize, event: &ShardEvent<'_>) {
         self.inner.counters[index].record(event);
         self.inner.events.handle_event(event);

@@ -78,8 +78,11 @@ where
 {
     let width = match settings.options.parallelism {
         Parallelism::Sequential => 1,
-        Parallelism::Parallel(max) => max.unwrap_or(tasks.len()).clamp(1, tasks.len().max(1)),
-    };
+        Parallelism::Parallel(Some(max)) => max,
+        Parallelism::Parallel(None) if settings.options.stop_on_rows => search_width(pool, &tasks),
+        Parallelism::Parallel(None) => tasks.len(),
+    }
+    .clamp(1, tasks.len().max(1));
     let Some(limit) = settings.options.timeout else {
         return if width == 1 || tasks.len() <= 1 {
             run_inline(pool, tasks, settings, rows, unused)
@@ -152,6 +155,38 @@ where
     }
     return_unstarted(queue.into_iter().map(|(_, task)| task), unused);
     in_task_order(done)
+}
+
+/// Below this, a shard's search statements cost less than handing one to a worker
+/// (an in-process SQLite file, say).
+const HAND_OFF: Duration = Duration::from_micros(20);
+
+/// Above this, a shard's search statements are taken to wait on the network rather than
+/// on CPUs this machine shares with the server.
+const LOCAL_ROUND_TRIP: Duration = Duration::from_micros(300);
+
+/// How many of a search's shards (`find_first`, `get_by_id`) run at once when its
+/// caller set no limit, from each shard's measured search time (a low estimate that
+/// ignores moments of contention):
+///
+/// * all of them when any is slower than [`LOCAL_ROUND_TRIP`]: the search waits on the
+///   network, and asking every shard at once costs one round trip instead of one each;
+/// * one at a time, on the caller's thread, when every one is faster than [`HAND_OFF`]:
+///   waking a worker would cost more than the statement;
+/// * else as many as this machine has cores: the servers are near and compete for its
+///   CPUs, so asking more at once only spends work that a hit would have spared.
+///
+/// A shard not measured yet counts as near.
+fn search_width<Conn: ShardBackend, R>(pool: &ShardedPool<Conn>, tasks: &[Task<Conn, R>]) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let floors = || tasks.iter().map(|task| pool.search_floor(task.index));
+    if floors().any(|floor| floor.is_some_and(|f| f > LOCAL_ROUND_TRIP)) {
+        tasks.len()
+    } else if floors().all(|floor| floor.is_some_and(|f| f < HAND_OFF)) {
+        1
+    } else {
+        *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
 }
 
 /// Hands the lent connections of tasks that never ran back to the caller.
@@ -511,8 +546,14 @@ where
             watch.session.store(id, Ordering::Release);
         }
     }
+    let ran = Instant::now();
     let (result, probe) = super::execute(pool, statement, &mut conn, job);
-    match verdict() {
+    let took = ran.elapsed();
+    let verdict = verdict();
+    if settings.options.stop_on_rows && result.is_ok() && verdict != Verdict::Abandoned {
+        pool.note_search(index, took);
+    }
+    match verdict {
         Verdict::Abandoned => {
             mark_broken(&mut *conn);
             None
@@ -559,5 +600,71 @@ fn timed_out<Conn: ShardBackend, R>(
         index,
         result: Err(error),
         conn: None,
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+    use diesel::SqliteConnection;
+
+    fn pool(dir: &tempfile::TempDir, shards: usize) -> ShardedPool<SqliteConnection> {
+        (0..shards)
+            .fold(ShardedPool::builder(), |builder, i| {
+                let path = dir.path().join(format!("s{i}.db"));
+                builder.shard(format!("s{i}"), path.to_string_lossy())
+            })
+            .build()
+            .expect("a pool of SQLite files")
+    }
+
+    fn tasks(shards: usize) -> Vec<Task<SqliteConnection, ()>> {
+        (0..shards)
+            .map(|index| Task {
+                index,
+                held: None,
+                job: super::super::job(|_| Ok(())),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_search_is_as_wide_as_its_measured_shards_call_for() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let pool = pool(&dir, 4);
+        let tasks = tasks(4);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            search_width(&pool, &tasks),
+            cores,
+            "unmeasured shards count as near"
+        );
+        for index in 0..4 {
+            pool.note_search(index, Duration::from_micros(5));
+        }
+        assert_eq!(
+            search_width(&pool, &tasks),
+            1,
+            "in-process shards: one at a time"
+        );
+        // One slow answer barely moves the estimate; a steady 100 µs makes it near.
+        pool.note_search(2, Duration::from_micros(100));
+        assert_eq!(search_width(&pool, &tasks), 1);
+        for _ in 0..200 {
+            pool.note_search(2, Duration::from_micros(100));
+        }
+        assert_eq!(
+            search_width(&pool, &tasks),
+            cores,
+            "near servers: as many as cores"
+        );
+        // One shard behind the network makes the search ask every shard at once; one
+        // fast answer from it brings the estimate straight back down.
+        for _ in 0..200 {
+            pool.note_search(3, Duration::from_millis(2));
+        }
+        assert_eq!(search_width(&pool, &tasks), 4, "a far shard: all at once");
+        pool.note_search(3, Duration::from_micros(100));
+        assert_eq!(search_width(&pool, &tasks), cores);
     }
 }

@@ -153,7 +153,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// Runs at most `n` shards at once (at least 1), on the pool's worker threads.
-    /// Defaults to all shards at once.
+    /// Defaults to all shards at once, except for [`find_first`](Self::find_first),
+    /// whose default width follows how fast the shards answer.
     pub fn max_parallelism(mut self, n: usize) -> Self {
         self.options.parallelism = Parallelism::Parallel(Some(n.max(1)));
         self
@@ -500,9 +501,17 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// started is started, and the call returns without waiting for the shards still
     /// running (they finish on their own). Unlike [`get_unique`](Self::get_unique) it
     /// does not check that no other shard holds a row: use it for ids that are unique
-    /// across shards by construction. With [`max_parallelism`](Self::max_parallelism)
-    /// the search asks that many shards at a time, so a hit on an early shard spares the
-    /// later ones.
+    /// across shards by construction.
+    ///
+    /// How many shards it asks at a time follows each shard's measured answer time (a
+    /// low estimate the pool keeps per shard, ignoring moments of contention): every
+    /// shard at once when any answers in over 300 µs (the search waits on the network:
+    /// one round trip instead of one per shard); one at a time on your thread when all
+    /// answer in under 20 µs (in-process SQLite: a thread hand-off would cost more); else
+    /// as many as this machine has cores (near servers compete for its CPUs, and a hit on
+    /// an early shard spares the later ones). Shards not measured yet count as near.
+    /// [`max_parallelism`](Self::max_parallelism) or [`sequential`](Self::sequential)
+    /// set the width yourself.
     ///
     /// ```
     /// use diesel::prelude::*;
