@@ -603,7 +603,8 @@ fn timed_out<Conn: ShardBackend, R>(
     }
 }
 
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
 mod tests {
     use super::*;
     use diesel::SqliteConnection;
