@@ -142,7 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counts = orders::table
         .count()
         .all_shards()
-        .get_result_per_shard::<i64, _>(&pool)?;
+        .get_result_per_shard::<i64>(&pool)?;
     for count in &counts {
         println!("shard {}: {} orders", count.shard(), **count);
     }

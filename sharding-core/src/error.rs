@@ -297,6 +297,20 @@ pub enum Error {
         shard: ShardId,
     },
 
+    /// A fan-out whose query has its own `LIMIT` or `OFFSET`, which would apply on each
+    /// shard instead of across them.
+    #[error(
+        "`{clause}` in a fan-out applies on each shard, not across them (`.limit(n)` before \
+         or after `.all_shards()` returns up to n rows per shard): for the first rows across \
+         all shards, drop it from the query and merge with \
+         `.all_shards().merge_by(|row| key).limit(n)` (and `.offset(k)`); for n rows from \
+         each shard on purpose, call `.per_shard_limits()` on the fan-out"
+    )]
+    PerShardLimit {
+        /// The clause found: `LIMIT` or `OFFSET`.
+        clause: &'static str,
+    },
+
     /// An id field does not fit its width in the [`IdLayout`](crate::IdLayout).
     #[error(
         "the id's {field} is {value}, more than its layout allows ({max}): use a layout with \

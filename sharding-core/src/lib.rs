@@ -109,6 +109,7 @@
 mod access;
 mod backend;
 mod builder;
+mod capability;
 #[cfg(feature = "config")]
 mod config;
 mod connection;
@@ -132,6 +133,7 @@ mod sharded;
 pub use access::{BackendOf, ShardAccess};
 pub use backend::ShardBackend;
 pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
+pub use capability::{CanExecute, CanLoad};
 #[cfg(feature = "config")]
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
@@ -168,6 +170,7 @@ pub use sharded::Sharded;
 /// Items the `#[derive(Sharded)]` expansion refers to. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::executor::dispatch::Job;
     pub use crate::insert_batch::Visit;
 
     /// Holds when `Self` is the column `Expected`: a second model of a table

@@ -67,7 +67,7 @@ fn keys_that_route_nowhere_fail_without_writing() {
     let err = orders::table
         .for_key(-1_i64)
         .count()
-        .get_result::<i64, _>(&shards.pool)
+        .get_result::<i64>(&shards.pool)
         .unwrap_err();
     assert!(matches!(err, Error::NoShardForKey { .. }), "{err}");
     for shard in shards.ids() {

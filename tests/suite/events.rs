@@ -105,7 +105,7 @@ fn a_statement_over_its_limit_is_reported_as_a_timeout() {
         // SQLite cannot limit a statement: a checkout that runs out of time is its timeout.
         let shards = Shards::with(1, |b| b.max_size(1).connection_timeout(std::time::Duration::from_millis(100)));
         let _held = shards.pool.connection("s0").unwrap();
-        let err = orders::table.count().set_shard("s0").get_result::<i64, _>(&shards.pool).unwrap_err();
+        let err = orders::table.count().set_shard("s0").get_result::<i64>(&shards.pool).unwrap_err();
         assert!(matches!(err, Error::PoolTimeout { .. }), "{err}");
         assert_eq!(shards.pool.stats()[0].timeouts, 1);
         return;

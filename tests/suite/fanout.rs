@@ -99,6 +99,51 @@ fn merged_order_by_limit_offset_equals_the_unsharded_answer() {
     assert_eq!(top, vec![1_000, 999, 998, 997, 996]);
 }
 
+/// `.order(..).limit(n)` on a fan-out would give n rows per shard: it is refused with
+/// advice before anything runs, the merge gives the global answer, and
+/// `per_shard_limits()` asks for the per-shard rows on purpose.
+#[test]
+fn a_limit_that_would_apply_per_shard_is_refused_with_advice() {
+    let d = data();
+    let pool = &d.shards.pool;
+    let before: u64 = pool.stats().iter().map(|s| s.statements).sum();
+    let top5 = || orders::table.select(orders::id).order(orders::id.desc());
+    let err = top5().limit(5).all_shards().load::<i64>(pool).unwrap_err();
+    assert!(matches!(err, Error::PerShardLimit { clause: "LIMIT" }), "{err}");
+    assert!(err.to_string().contains("merge_by"), "{err}");
+    // After `.all_shards()` it is the same per-shard clause.
+    let err = top5().all_shards().limit(5).offset(5).load::<i64>(pool).unwrap_err();
+    assert!(matches!(err, Error::PerShardLimit { .. }), "{err}");
+    let err = top5().limit(5).all_shards().get_unique::<i64>(pool).unwrap_err();
+    assert!(matches!(err, Error::PerShardLimit { .. }), "{err}");
+    let after: u64 = pool.stats().iter().map(|s| s.statements).sum();
+    assert_eq!(after, before, "nothing ran");
+
+    // A LIMIT inside a subquery is the query's own business.
+    // (`EXISTS`: MariaDB refuses a LIMIT inside `IN (..)`.)
+    let any_customer = customers::table.select(customers::id).limit(1);
+    let all = orders::table
+        .select(orders::id)
+        .filter(diesel::dsl::exists(any_customer))
+        .all_shards()
+        .load::<i64>(pool)
+        .unwrap();
+    assert_eq!(all.len(), 1_000, "every order: each shard has customers");
+
+    let global: Vec<i64> = top5()
+        .all_shards()
+        .merge_by(|id: &i64| Reverse(*id))
+        .limit(5)
+        .load(pool)
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+    assert_eq!(global, [1_000, 999, 998, 997, 996]);
+    let per_shard = top5().limit(5).all_shards().per_shard_limits().load::<i64>(pool).unwrap();
+    assert_eq!(per_shard.len(), 5 * d.shards.ids().len(), "five from each shard");
+}
+
 #[test]
 fn a_merge_key_that_disagrees_with_order_by_is_caught() {
     let d = data();
@@ -180,7 +225,7 @@ fn average_is_total_sum_over_total_count_not_an_average_of_averages() {
         .filter(orders::customer_id.eq_any(keys))
         .select(sum_count.clone())
         .all_shards()
-        .avg::<i64, _>(&d.shards.pool)
+        .avg::<i64>(&d.shards.pool)
         .unwrap()
         .unwrap();
     let subset: Vec<&Order> = d.rows.iter().filter(|o| keys.contains(&o.customer_id)).collect();
@@ -308,7 +353,7 @@ fn boxed_and_borrowing_queries_fan_out() {
     query = query.filter(orders::customer_id.eq_any(&wanted));
     let mut ids: Vec<i64> = query
         .all_shards()
-        .load::<i64, _>(&d.shards.pool)
+        .load::<i64>(&d.shards.pool)
         .unwrap()
         .into_iter()
         .map(Sharded::into_inner)
@@ -375,7 +420,7 @@ fn get_unique_refuses_two_rows_on_one_shard() {
     }
     let err = diesel::sql_query("SELECT customer_id FROM dup_orders WHERE id = 9")
         .all_shards()
-        .get_unique::<Dup, _>(&shards.pool)
+        .get_unique::<Dup>(&shards.pool)
         .unwrap_err();
     match &err {
         Error::Ambiguous { shards, .. } => assert_eq!(shards, &[ShardId::from("s1"), ShardId::from("s1")]),
@@ -448,7 +493,7 @@ fn partial_mode_returns_the_healthy_shards_rows_and_one_error() {
         .select(orders::id)
         .all_shards()
         .allow_partial()
-        .load::<i64, _>(&pool)
+        .load::<i64>(&pool)
         .unwrap();
     assert!(!partial.is_complete());
     let (rows, failures) = partial.into_parts();
@@ -463,7 +508,7 @@ fn partial_mode_returns_the_healthy_shards_rows_and_one_error() {
     let err = orders::table
         .select(orders::id)
         .all_shards()
-        .load::<i64, _>(&pool)
+        .load::<i64>(&pool)
         .unwrap_err();
     assert!(matches!(&err, Error::FanOut { failures } if failures.len() == 1 && failures[0].shard == "dead"), "{err}");
     assert!(err.to_string().contains("`dead`"));
@@ -507,13 +552,13 @@ fn shards_run_in_parallel() {
     orders::table.count().all_shards().count(pool).unwrap();
     let marker = unique_name();
     let sleepy = |ms| diesel::sql_query(marked_sleep_sql(ms, &marker)).all_shards();
-    let parallel = most_at_once(&marker, || sleepy(1_000).get_result_per_shard::<Slept, _>(pool).unwrap());
+    let parallel = most_at_once(&marker, || sleepy(1_000).get_result_per_shard::<Slept>(pool).unwrap());
     assert_eq!(parallel, 4, "all four shards at once");
     let two = most_at_once(&marker, || {
-        sleepy(500).max_parallelism(2).get_result_per_shard::<Slept, _>(pool).unwrap()
+        sleepy(500).max_parallelism(2).get_result_per_shard::<Slept>(pool).unwrap()
     });
     assert_eq!(two, 2, "two at a time");
-    let one = most_at_once(&marker, || sleepy(300).sequential().get_result_per_shard::<Slept, _>(pool).unwrap());
+    let one = most_at_once(&marker, || sleepy(300).sequential().get_result_per_shard::<Slept>(pool).unwrap());
     assert_eq!(one, 1, "one after another");
 }
 
@@ -536,7 +581,7 @@ fn a_slow_shard_over_its_statement_limit_fails_alone() {
         .on_shards(["s1"])
         .timeout(Duration::from_millis(200))
         .allow_partial()
-        .load::<Slept, _>(&shards.pool)
+        .load::<Slept>(&shards.pool)
         .unwrap();
     let (rows, failures) = partial.into_parts();
     assert!(rows.is_empty());

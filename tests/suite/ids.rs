@@ -79,7 +79,7 @@ fn a_get_by_encoded_id_asks_exactly_one_shard() {
     }
     // An ordinary table asks every shard.
     let before: usize = counters.iter().map(|c| c.load(Ordering::SeqCst)).sum();
-    let _ = orders::table.find_anywhere(1_i64).select(orders::id).get_unique::<i64, _>(&mut work).unwrap();
+    let _ = orders::table.find_anywhere(1_i64).select(orders::id).get_unique::<i64>(&mut work).unwrap();
     let after: usize = counters.iter().map(|c| c.load(Ordering::SeqCst)).sum();
     assert_eq!(after - before, 4);
 }

@@ -77,7 +77,7 @@ fn run_outage(test_on_check_out: bool) {
         customers::table
             .for_key(key)
             .count()
-            .get_result::<i64, _>(&pool)
+            .get_result::<i64>(&pool)
     };
     // Fill the proxied pool with connections that alternate between s1 and s2.
     for _ in 0..3 {
@@ -186,7 +186,7 @@ fn a_commit_cut_in_flight_is_reported_as_unknown_not_as_failed() {
         orders::table
             .count()
             .set_shard(shard)
-            .get_result::<i64, _>(&pool)
+            .get_result::<i64>(&pool)
             .unwrap() as usize
     };
     assert_eq!(count("s0"), on("s0"));
@@ -320,7 +320,7 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
             .for_key(key)
             .count()
             .timeout(DEADLINE)
-            .get_result::<i64, _>(&pool)
+            .get_result::<i64>(&pool)
     };
     assert_eq!(count_on(k1).unwrap(), 1);
     let threads = pool.worker_threads_started();
@@ -382,7 +382,7 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
         .for_key(k1)
         .count()
         .timeout(DEADLINE)
-        .get_result::<i64, _>(&mut work)
+        .get_result::<i64>(&mut work)
         .unwrap_err();
     returned_in_time(started, "a unit of work's statement");
     timed_out_on(&err, "s1", "a unit of work's statement");
@@ -523,7 +523,7 @@ fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
             .select(customers::id)
             .order(customers::id)
             .set_shard("s1")
-            .load::<i64, _>(&pool)
+            .load::<i64>(&pool)
     };
     let mut served = false;
     for _ in 0..300 {

@@ -76,7 +76,7 @@ fn missing_rows_are_not_found_and_optional() {
     let err = orders::table
         .for_key(999_i64)
         .select(orders::id)
-        .first::<i64, _>(&shards.pool)
+        .first::<i64>(&shards.pool)
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert_eq!(
@@ -86,7 +86,7 @@ fn missing_rows_are_not_found_and_optional() {
     let none = orders::table
         .for_key(999_i64)
         .select(orders::id)
-        .first::<i64, _>(&shards.pool)
+        .first::<i64>(&shards.pool)
         .optional()
         .unwrap();
     assert_eq!(none, None);
@@ -145,7 +145,7 @@ fn set_shard_pins_any_query_to_one_shard() {
     let err = orders::table
         .count()
         .set_shard("nope")
-        .get_result::<i64, _>(&shards.pool)
+        .get_result::<i64>(&shards.pool)
         .unwrap_err();
     assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
     assert!(
@@ -160,7 +160,7 @@ fn all_shards_counts_each_shard_and_concatenates_rows() {
     let counts = orders::table
         .count()
         .all_shards()
-        .get_result_per_shard::<i64, _>(&shards.pool)
+        .get_result_per_shard::<i64>(&shards.pool)
         .unwrap();
     assert_eq!(counts.len(), 4);
     for count in &counts {
@@ -315,7 +315,7 @@ fn text_keys_route_queries_and_a_missing_key_is_an_error() {
     let err = events::table
         .select(events::id)
         .for_key(None::<&str>)
-        .load::<i64, _>(&shards.pool)
+        .load::<i64>(&shards.pool)
         .unwrap_err();
     assert!(matches!(err, Error::MissingKey { what: "query" }), "{err}");
 }

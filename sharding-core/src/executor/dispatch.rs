@@ -31,7 +31,7 @@ use crate::pool::ShardPooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
 
 /// One shard's statement of a call, owned so that a worker can run it.
-pub(crate) type Job<Conn, R> = Box<dyn FnOnce(&mut Conn) -> QueryResult<R> + Send + 'static>;
+pub type Job<Conn, R> = Box<dyn FnOnce(&mut Conn) -> QueryResult<R> + Send + 'static>;
 
 /// One shard's share of a call.
 pub(crate) struct Task<Conn: ShardBackend, R> {

@@ -21,9 +21,9 @@ use crate::{Result, ShardBackend, ShardedPool};
 /// wait, at most until the call's deadline. Its SQL type is the original query's, so
 /// rows load into the same types.
 ///
-/// You meet this type in the bounds of `load`, `get_result` and the fan-out methods
-/// (`OwnedQuery<Q::SqlType, DB>: LoadQuery<..>`); every `SELECT` whose rows Diesel can
-/// load satisfies them.
+/// [`CanLoad`](crate::CanLoad) and [`CanExecute`](crate::CanExecute), the bounds of
+/// `load`, `execute` and the fan-out methods, collect through it; every statement Diesel
+/// can load or execute satisfies them.
 ///
 /// ```
 /// use diesel::prelude::*;

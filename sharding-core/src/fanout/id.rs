@@ -61,7 +61,7 @@ impl<R: Router> IdChooser for R {
 /// #     fn key_column() -> Self::KeyColumn { orders::customer_id }
 /// # }
 /// let lookup = orders::table.find_anywhere(42_i64);
-/// // lookup.get_unique::<i64, _>(&pool)? runs `WHERE id = 42` on the candidate shards
+/// // lookup.get_unique::<i64>(&pool)? runs `WHERE id = 42` on the candidate shards
 /// // in parallel and fails if two shards hold the id.
 /// ```
 pub trait FindAnywhereDsl: ShardedTable + Sized {

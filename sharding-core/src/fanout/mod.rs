@@ -2,6 +2,7 @@
 
 pub(crate) mod exec;
 mod id;
+mod limits;
 mod merge;
 mod policy;
 
@@ -9,11 +10,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use diesel::dsl::Limit;
-use diesel::query_builder::{AsQuery, QueryFragment};
-use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl};
-use diesel::query_dsl::LoadQuery;
-use diesel::sql_types::Untyped;
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::query_dsl::methods::LimitDsl;
 
 pub(crate) use exec::{Parallelism, RunOptions};
 pub use id::{AllCandidates, FindAnywhereDsl, IdChooser};
@@ -21,10 +18,10 @@ pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
-use crate::executor::{self, OwnedQuery};
+use crate::executor::{self, Job};
 use crate::{
-    BackendOf, EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId,
-    Sharded, ShardedPool,
+    CanExecute, CanLoad, EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend,
+    ShardId, Sharded, ShardedPool,
 };
 
 /// Each healthy shard's result, and the failures.
@@ -93,6 +90,8 @@ pub struct FanOut<Q, P = FailFast> {
     query: Q,
     target: Target,
     options: RunOptions,
+    /// Whether `load` accepts a query with its own `LIMIT`/`OFFSET` (one per shard).
+    per_shard_limits: bool,
     _policy: PhantomData<fn() -> P>,
 }
 
@@ -106,6 +105,7 @@ impl<Q> FanOut<Q, FailFast> {
             query,
             target,
             options: RunOptions::default(),
+            per_shard_limits: false,
             _policy: PhantomData,
         }
     }
@@ -117,6 +117,7 @@ impl<Q, P> FanOut<Q, P> {
             query: f(self.query),
             target: self.target,
             options: self.options,
+            per_shard_limits: self.per_shard_limits,
             _policy: PhantomData,
         }
     }
@@ -130,6 +131,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             query: self.query,
             target: self.target,
             options: self.options,
+            per_shard_limits: self.per_shard_limits,
             _policy: PhantomData,
         }
     }
@@ -149,6 +151,20 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// worker at a time. Defaults to parallel.
     pub fn sequential(mut self) -> Self {
         self.options.parallelism = Parallelism::Sequential;
+        self
+    }
+
+    /// Lets [`load`](Self::load), [`merge_groups`](Self::merge_groups),
+    /// [`get_unique`](Self::get_unique) and the aggregates run a query with its own
+    /// `LIMIT` or `OFFSET`, which then applies **on each shard**: up to n rows from every
+    /// shard, concatenated. ([`find_first`](Self::find_first) and
+    /// [`get_result_per_shard`](Self::get_result_per_shard) are per shard by nature and
+    /// accept one anyway.) Without it such a fan-out fails with
+    /// [`Error::PerShardLimit`] before anything runs, as `.order(..).limit(n)` usually
+    /// means the first n rows overall, which only
+    /// [`merge_by(..).limit(n)`](Self::merge_by) gives.
+    pub fn per_shard_limits(mut self) -> Self {
+        self.per_shard_limits = true;
         self
     }
 
@@ -251,65 +267,62 @@ impl Target {
 }
 
 impl<Q, P: FailurePolicy> FanOut<Q, P> {
-    /// Runs `job` on every target shard with the query collected for that shard, under
-    /// the fan-out's deadline (or the pool's default).
-    fn run<A, R>(
+    /// Runs the job `job` makes of the query collected for each target shard, under the
+    /// fan-out's deadline (or the pool's default).
+    fn run<U, A, R>(
         self,
         access: &mut A,
         rows: fn(&R) -> Option<usize>,
-        job: impl Fn(OwnedQuery<Q::SqlType, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
-            + Copy
-            + Send
-            + 'static,
+        job: fn(A::Owned) -> Job<A::Connection, R>,
     ) -> Result<PerShard<R>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        Q::SqlType: 'static,
+        A: CanLoad<Q, U>,
         R: Send + 'static,
     {
-        let (target, options) = (self.target, self.options);
-        let query = self.query.as_query();
-        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index, limit| {
-            OwnedQuery::collect_at(pool, index, &query, limit)
+        let (target, options, per_shard_limits) =
+            (self.target, self.options, self.per_shard_limits);
+        let query = A::prepare(self.query);
+        if !per_shard_limits {
+            if let Some(clause) = A::sql(&query).as_deref().and_then(limits::top_level_limit) {
+                return Err(Error::PerShardLimit { clause });
+            }
+        }
+        run_collected::<A, P, _>(access, target, options, rows, |pool, index, limit| {
+            A::collect(pool, index, &query, limit).map(job)
         })
     }
 
-    /// [`run`](Self::run) for a statement that returns no rows (`UPDATE`, `DELETE`).
-    fn run_statement<A, R>(
+    /// Every shard's rows.
+    fn run_rows<U: Send + 'static, A: CanLoad<Q, U>>(
         self,
         access: &mut A,
-        rows: fn(&R) -> Option<usize>,
-        job: impl Fn(OwnedQuery<Untyped, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
-            + Copy
-            + Send
-            + 'static,
-    ) -> Result<PerShard<R>>
-    where
-        A: ShardAccess,
-        Q: QueryFragment<BackendOf<A>>,
-        R: Send + 'static,
-    {
+    ) -> Result<PerShard<Vec<U>>> {
+        self.run(access, executor::rows_of_vec, A::load_job)
+    }
+
+    /// Every shard's first row.
+    fn run_one<U: Send + 'static, A: CanLoad<Q, U>>(self, access: &mut A) -> Result<PerShard<U>> {
+        self.run(access, executor::one_row, A::get_job)
+    }
+
+    /// Runs a statement that returns no rows (`UPDATE`, `DELETE`) on every target shard.
+    fn run_statement<A: CanExecute<Q>>(self, access: &mut A) -> Result<PerShard<usize>> {
         let (target, options, query) = (self.target, self.options, self.query);
-        run_collected::<A, P, _, _>(access, target, options, rows, job, |pool, index, limit| {
-            OwnedQuery::collect_at(pool, index, &query, limit)
-        })
+        run_collected::<A, P, _>(
+            access,
+            target,
+            options,
+            executor::rows_affected,
+            |pool, index, limit| A::collect(pool, index, &query, limit).map(A::execute_job),
+        )
     }
 
     /// Every row of every shard, tagged with its shard, in shard order.
-    pub fn load<U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn load<U>(self, mut access: impl CanLoad<Q, U>) -> Result<P::Output<Vec<Sharded<U>>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
         U: Send + 'static,
     {
-        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
-            q.load::<U>(conn)
-        })?;
+        let (oks, failures) = self.run_rows(&mut access)?;
         let rows = oks
             .into_iter()
             .flat_map(|(shard, rows)| {
@@ -321,18 +334,14 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 
     /// One row from each shard (a `COUNT(*)`, say), tagged with its shard.
-    pub fn get_result_per_shard<U, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn get_result_per_shard<U>(
+        self,
+        mut access: impl CanLoad<Q, U>,
+    ) -> Result<P::Output<Vec<Sharded<U>>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
         U: Send + 'static,
     {
-        let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
-            q.get_result::<U>(conn)
-        })?;
+        let (oks, failures) = self.per_shard_limits().run_one(&mut access)?;
         P::finish(
             oks.into_iter().map(|(s, v)| Sharded::new(s, v)).collect(),
             failures,
@@ -346,39 +355,21 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         combine: impl FnOnce(Vec<T>) -> R,
     ) -> Result<P::Output<R>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, T>,
-        Q::SqlType: 'static,
+        A: CanLoad<Q, T>,
         T: Send + 'static,
     {
-        let (oks, failures) = self.run(&mut access, executor::one_row, |q, conn| {
-            q.get_result::<T>(conn)
-        })?;
+        let (oks, failures) = self.run_one(&mut access)?;
         P::finish(combine(oks.into_iter().map(|(_, v)| v).collect()), failures)
     }
 
     /// The sum of every shard's `COUNT(*)`.
-    pub fn count<A>(self, access: A) -> Result<P::Output<i64>>
-    where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, i64>,
-        Q::SqlType: 'static,
-    {
+    pub fn count(self, access: impl CanLoad<Q, i64>) -> Result<P::Output<i64>> {
         self.combine_one_row(access, |counts: Vec<i64>| counts.into_iter().sum())
     }
 
     /// The sum of every shard's SQL `SUM` (`None` when no shard had a row).
-    pub fn sum<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn sum<T>(self, access: impl CanLoad<Q, Option<T>>) -> Result<P::Output<Option<T>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
-        Q::SqlType: 'static,
         T: std::ops::Add<Output = T> + Send + 'static,
     {
         self.combine_one_row(access, merge::sum_options)
@@ -386,13 +377,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
 
     /// The least of every shard's SQL `MIN`. Works for any `PartialOrd` value, floats
     /// included; a value that compares with nothing (NaN) loses to any value that does.
-    pub fn min<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn min<T>(self, access: impl CanLoad<Q, Option<T>>) -> Result<P::Output<Option<T>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
-        Q::SqlType: 'static,
         T: PartialOrd + Send + 'static,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
@@ -402,13 +388,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
 
     /// The greatest of every shard's SQL `MAX`. Works for any `PartialOrd` value, floats
     /// included; a value that compares with nothing (NaN) loses to any value that does.
-    pub fn max<T, A>(self, access: A) -> Result<P::Output<Option<T>>>
+    pub fn max<T>(self, access: impl CanLoad<Q, Option<T>>) -> Result<P::Output<Option<T>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, Option<T>>,
-        Q::SqlType: 'static,
         T: PartialOrd + Send + 'static,
     {
         self.combine_one_row(access, |values: Vec<Option<T>>| {
@@ -419,13 +400,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// The average over every shard, from each shard's `(SUM(x), COUNT(x))`: the total
     /// sum over the total count, never an average of averages. `None` when no shard
     /// has a row.
-    pub fn avg<T, A>(self, access: A) -> Result<P::Output<Option<f64>>>
+    pub fn avg<T>(self, access: impl CanLoad<Q, (Option<T>, i64)>) -> Result<P::Output<Option<f64>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, (Option<T>, i64)>,
-        Q::SqlType: 'static,
         T: Summable + 'static,
     {
         self.combine_one_row(access, |pairs: Vec<(Option<T>, i64)>| {
@@ -440,23 +416,16 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// `GROUP BY` across shards: each shard returns `(key, value)` rows; rows with equal
     /// keys are combined with `combine` (`|a, b| a + b` for counts and sums, `max` for
     /// maxima). The result is sorted by key.
-    pub fn merge_groups<K, V, A>(
+    pub fn merge_groups<K, V>(
         self,
-        mut access: A,
+        mut access: impl CanLoad<Q, (K, V)>,
         combine: impl Fn(V, V) -> V,
     ) -> Result<P::Output<Vec<(K, V)>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, (K, V)>,
-        Q::SqlType: 'static,
         K: Ord + Send + 'static,
         V: Send + 'static,
     {
-        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
-            q.load::<(K, V)>(conn)
-        })?;
+        let (oks, failures) = self.run_rows(&mut access)?;
         let groups = merge::merge_groups(oks.into_iter().flat_map(|(_, rows)| rows), combine);
         P::finish(groups, failures)
     }
@@ -464,22 +433,18 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// The one row, among all target shards, that the query finds (a lookup by a unique
     /// id), or `None`. More than one row, on one shard or on several, is
     /// [`Error::Ambiguous`], whatever the failure policy.
-    pub fn get_unique<U, A>(self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
+    pub fn get_unique<U>(
+        self,
+        mut access: impl CanLoad<Q, U>,
+    ) -> Result<P::Output<Option<Sharded<U>>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
         U: Send + 'static,
     {
         let id = match &self.target {
             Target::Id { id, .. } => id.to_string(),
             _ => "(query)".to_owned(),
         };
-        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
-            q.load::<U>(conn)
-        })?;
+        let (oks, failures) = self.run_rows(&mut access)?;
         // Every row counts: two rows on one shard are as ambiguous as one on each of two.
         let mut holders: Vec<(ShardId, U)> = oks
             .into_iter()
@@ -534,24 +499,22 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     ///         .execute(&mut pool.connection(shard)?)?;
     /// }
     /// diesel::sql_query("INSERT INTO orders VALUES (7, 42)").execute(&mut pool.connection("s1")?)?;
-    /// let found = orders::table.find_anywhere(7_i64).find_first::<(i64, i64), _>(&pool)?;
+    /// let found = orders::table.find_anywhere(7_i64).find_first::<(i64, i64)>(&pool)?;
     /// let found = found.expect("order 7 is on s1");
     /// assert_eq!((found.shard().as_str(), found.0), ("s1", 7));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn find_first<U, A>(mut self, mut access: A) -> Result<P::Output<Option<Sharded<U>>>>
+    pub fn find_first<U>(
+        mut self,
+        mut access: impl CanLoad<Q, U>,
+    ) -> Result<P::Output<Option<Sharded<U>>>>
     where
-        A: ShardAccess,
-        Q: AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
         U: Send + 'static,
     {
         self.options.stop_on_rows = true;
-        let (oks, failures) = self.run(&mut access, executor::rows_of_vec, |q, conn| {
-            q.load::<U>(conn)
-        })?;
+        // Each shard's first rows are what a search asks for.
+        self.per_shard_limits = true;
+        let (oks, failures) = self.run_rows(&mut access)?;
         let first = oks
             .into_iter()
             .find_map(|(shard, rows)| rows.into_iter().next().map(|row| Sharded::new(shard, row)));
@@ -560,30 +523,17 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
 
     /// The total number of rows an `UPDATE` or `DELETE` affected on every shard. Each
     /// shard's statement commits on its own.
-    pub fn execute<A>(self, mut access: A) -> Result<P::Output<usize>>
-    where
-        A: ShardAccess,
-        Q: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
-    {
-        let (oks, failures) =
-            self.run_statement(&mut access, executor::rows_affected, |q, conn| {
-                q.execute(conn)
-            })?;
+    pub fn execute(self, mut access: impl CanExecute<Q>) -> Result<P::Output<usize>> {
+        let (oks, failures) = self.run_statement(&mut access)?;
         P::finish(oks.into_iter().map(|(_, n)| n).sum(), failures)
     }
 
     /// Like [`execute`](Self::execute), with each shard's count.
-    pub fn execute_per_shard<A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<usize>>>>
-    where
-        A: ShardAccess,
-        Q: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
-    {
-        let (oks, failures) =
-            self.run_statement(&mut access, executor::rows_affected, |q, conn| {
-                q.execute(conn)
-            })?;
+    pub fn execute_per_shard(
+        self,
+        mut access: impl CanExecute<Q>,
+    ) -> Result<P::Output<Vec<Sharded<usize>>>> {
+        let (oks, failures) = self.run_statement(&mut access)?;
         P::finish(
             oks.into_iter().map(|(s, n)| Sharded::new(s, n)).collect(),
             failures,
@@ -602,26 +552,17 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     }
 }
 
-/// Runs `job` on every shard of `target` with the statement `collect` makes for it.
-fn run_collected<A, P, ST, R>(
+/// Runs on every shard of `target` the job `make` makes for it.
+fn run_collected<A, P, R>(
     access: &mut A,
     target: Target,
     options: RunOptions,
     rows: fn(&R) -> Option<usize>,
-    job: impl Fn(OwnedQuery<ST, BackendOf<A>>, &mut A::Connection) -> QueryResult<R>
-        + Copy
-        + Send
-        + 'static,
-    collect: impl Fn(
-        &ShardedPool<A::Connection>,
-        usize,
-        Option<Duration>,
-    ) -> Result<OwnedQuery<ST, BackendOf<A>>>,
+    make: impl Fn(&ShardedPool<A::Connection>, usize, Option<Duration>) -> Result<Job<A::Connection, R>>,
 ) -> Result<PerShard<R>>
 where
     A: ShardAccess,
     P: FailurePolicy,
-    ST: 'static,
     R: Send + 'static,
 {
     let pool = access.sharded_pool().clone();
@@ -634,8 +575,8 @@ where
     let mut jobs = Vec::with_capacity(indices.len());
     let mut results = Vec::new();
     for index in indices {
-        match collect(&pool, index, options.timeout) {
-            Ok(owned) => jobs.push((index, executor::job(move |conn| job(owned, conn)))),
+        match make(&pool, index, options.timeout) {
+            Ok(job) => jobs.push((index, job)),
             Err(e) => results.push((index, Err(e))),
         }
     }
@@ -689,24 +630,23 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
     }
 
     /// Runs `query LIMIT offset+limit` on every shard and merges the results by key.
-    pub fn load<U, K, A>(self, mut access: A) -> Result<P::Output<Vec<Sharded<U>>>>
+    pub fn load<U, K>(
+        self,
+        mut access: impl CanLoad<Limit<Q>, U>,
+    ) -> Result<P::Output<Vec<Sharded<U>>>>
     where
-        A: ShardAccess,
         F: Fn(&U) -> K,
         K: Ord,
         Q: LimitDsl,
-        Limit<Q>: AsQuery,
-        <Limit<Q> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>:
-            LoadQuery<'static, A::Connection, U>,
-        <Limit<Q> as AsQuery>::SqlType: 'static,
         U: Send + 'static,
     {
         let window = i64::from(self.offset) + i64::from(self.limit);
-        let fan_out = self.fan_out.map_query(|q| q.limit(window));
-        let (oks, failures) = fan_out.run(&mut access, executor::rows_of_vec, |q, conn| {
-            q.load::<U>(conn)
-        })?;
+        // The window is pushed to every shard on purpose; the merge cuts it globally.
+        let fan_out = self
+            .fan_out
+            .per_shard_limits()
+            .map_query(|q| q.limit(window));
+        let (oks, failures) = fan_out.run_rows(&mut access)?;
         let merged = merge::k_way_merge(oks, &self.key, self.offset as usize, self.limit as usize)?;
         P::finish(merged, failures)
     }

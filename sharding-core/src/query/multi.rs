@@ -3,18 +3,15 @@
 use std::time::Duration;
 
 use diesel::dsl::Filter;
-use diesel::query_builder::{AsQuery, QueryFragment};
-use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl};
-use diesel::query_dsl::LoadQuery;
-use diesel::sql_types::Untyped;
-use diesel::RunQueryDsl;
+use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
 use super::KeyPredicates;
-use crate::executor::{self, Job, OwnedQuery};
+use crate::executor::{self, Job};
 use crate::fanout::exec::{split_results, RunOptions};
 use crate::{
-    BackendOf, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded, ShardedPool,
+    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded,
+    ShardedPool,
 };
 
 /// A query for several keys, run on each shard that owns some of them with only that
@@ -84,22 +81,23 @@ where
     /// Runs the query, in parallel, on each shard that owns some of the keys; rows come
     /// back in shard order, each tagged with its shard. Any failing shard fails the call
     /// with [`Error::FanOut`] naming it.
-    pub fn load<U, A>(self, mut access: A) -> Result<Vec<Sharded<U>>>
-    where
-        A: ShardAccess,
-        Filter<Q, P>: AsQuery,
-        <Filter<Q, P> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<<Filter<Q, P> as AsQuery>::SqlType, BackendOf<A>>:
-            LoadQuery<'static, A::Connection, U>,
-        <Filter<Q, P> as AsQuery>::SqlType: 'static,
-        U: Send + 'static,
-    {
+    pub fn load<U: Send + 'static>(
+        self,
+        access: impl CanLoad<Filter<Q, P>, U>,
+    ) -> Result<Vec<Sharded<U>>> {
+        self.load_via(access)
+    }
+
+    fn load_via<U: Send + 'static, A: CanLoad<Filter<Q, P>, U>>(
+        self,
+        mut access: A,
+    ) -> Result<Vec<Sharded<U>>> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
         for (index, query) in self.per_shard(&pool)? {
-            let owned = OwnedQuery::collect_at(&pool, index, &query.as_query(), timeout)?;
-            jobs.push((index, executor::job(move |conn| owned.load::<U>(conn))));
+            let owned = A::collect(&pool, index, &A::prepare(query), timeout)?;
+            jobs.push((index, A::load_job(owned)));
         }
         let per_shard = run_all(&mut access, jobs, timeout, executor::rows_of_vec)?;
         Ok(per_shard
@@ -114,29 +112,28 @@ where
     /// Runs an `UPDATE` or `DELETE`, in parallel, on each shard that owns some of the
     /// keys and returns the total number of rows affected. Each shard's statement commits
     /// on its own.
-    pub fn execute<A>(self, access: A) -> Result<usize>
-    where
-        A: ShardAccess,
-        Filter<Q, P>: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
-    {
+    pub fn execute(self, access: impl CanExecute<Filter<Q, P>>) -> Result<usize> {
         Ok(self.execute_per_shard(access)?.iter().map(|n| **n).sum())
     }
 
     /// Like [`execute`](Self::execute), with the count of each shard that ran.
-    pub fn execute_per_shard<A>(self, mut access: A) -> Result<Vec<Sharded<usize>>>
-    where
-        A: ShardAccess,
-        Filter<Q, P>: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
-    {
+    pub fn execute_per_shard(
+        self,
+        access: impl CanExecute<Filter<Q, P>>,
+    ) -> Result<Vec<Sharded<usize>>> {
+        self.execute_via(access)
+    }
+
+    fn execute_via<A: CanExecute<Filter<Q, P>>>(
+        self,
+        mut access: A,
+    ) -> Result<Vec<Sharded<usize>>> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
         for (index, statement) in self.per_shard(&pool)? {
-            let owned: OwnedQuery<Untyped, _> =
-                OwnedQuery::collect_at(&pool, index, &statement, timeout)?;
-            jobs.push((index, executor::job(move |conn| owned.execute(conn))));
+            let owned = A::collect(&pool, index, &statement, timeout)?;
+            jobs.push((index, A::execute_job(owned)));
         }
         let per_shard = run_all(&mut access, jobs, timeout, executor::rows_affected)?;
         Ok(per_shard

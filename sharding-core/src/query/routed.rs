@@ -5,21 +5,19 @@ use diesel::dsl::{Filter, Limit};
 use std::time::Duration;
 
 use diesel::query_builder::{
-    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, QueryFragment, UpdateStatement,
+    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement,
 };
-use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl};
-use diesel::query_dsl::LoadQuery;
-use diesel::sql_types::Untyped;
-use diesel::{QuerySource, RunQueryDsl, Table};
+use diesel::query_dsl::methods::{FilterDsl, LimitDsl};
+use diesel::{QuerySource, Table};
 
 use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
 use super::KeyPredicates;
-use crate::executor::{self, OwnedQuery};
+use crate::executor::{self, Job};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
-    BackendOf, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardKeyed,
-    ShardedPool, ShardedTable,
+    CanExecute, CanLoad, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey,
+    ShardKeyed, ShardedPool, ShardedTable,
 };
 
 /// Where a [`Routed`] query runs.
@@ -68,7 +66,7 @@ impl<Q> Routed<Q> {
     /// refused or closed). Overrides the pool's
     /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout).
     ///
-    /// How it holds: the statement is collected into an [`OwnedQuery`] on your thread
+    /// How it holds: the statement is collected into an [`OwnedQuery`](crate::OwnedQuery) on your thread
     /// and runs on one of the pool's worker threads while you wait. At the deadline you
     /// get the timeout; the worker stays with the statement until it returns, and then
     /// drops its connection (it is never handed out again), and the statement is cancelled
@@ -112,40 +110,32 @@ impl<Q> Routed<Q> {
         self.timeout.or(pool.default_timeout())
     }
 
-    /// Runs the query on the caller's thread (no deadline) with `inline`, or collected
-    /// by `collect` on a worker under the deadline with `owned`.
-    fn run<A: ShardAccess, ST, R>(
+    /// Runs the query on the caller's thread (no deadline) with `inline`, or as the job
+    /// `collected` makes of it, on a worker under the deadline.
+    fn run<A: ShardAccess, R: Send + 'static>(
         self,
         mut access: A,
         rows: fn(&R) -> Option<usize>,
         inline: impl FnOnce(Q, &mut A::Connection) -> diesel::QueryResult<R>,
-        collect: impl FnOnce(
+        collected: impl FnOnce(
             Q,
             &ShardedPool<A::Connection>,
             usize,
             Duration,
-        ) -> Result<OwnedQuery<ST, BackendOf<A>>>,
-        owned: impl FnOnce(OwnedQuery<ST, BackendOf<A>>, &mut A::Connection) -> diesel::QueryResult<R>
-            + Send
-            + 'static,
-    ) -> Result<R>
-    where
-        ST: 'static,
-        R: Send + 'static,
-    {
+        ) -> Result<Job<A::Connection, R>>,
+    ) -> Result<R> {
         let index = self.index(access.sharded_pool())?;
         let Some(limit) = self.deadline(access.sharded_pool()) else {
             let query = self.query;
             return access.run_at(index, rows, |conn| inline(query, conn));
         };
-        let statement = collect(self.query, access.sharded_pool(), index, limit)?;
+        let job = collected(self.query, access.sharded_pool(), index, limit)?;
         let options = RunOptions {
             parallelism: Parallelism::Sequential,
             timeout: Some(limit),
             stop_on_failure: true,
             stop_on_rows: false,
         };
-        let job = executor::job(move |conn| owned(statement, conn));
         match access.run_jobs(vec![(index, job)], options, rows).pop() {
             Some((_, result)) => result,
             // A single job always leaves a result; this is never reached.
@@ -156,92 +146,84 @@ impl<Q> Routed<Q> {
         }
     }
 
-    /// Runs the query and returns every row, like Diesel's `RunQueryDsl::load`.
-    pub fn load<'query, U, A>(self, access: A) -> Result<Vec<U>>
-    where
-        A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
-        U: Send + 'static,
-    {
+    /// Runs the query and returns every row, like Diesel's `RunQueryDsl::load`: pass
+    /// `&pool` or `&mut work` (a [`ShardedConnection`](crate::ShardedConnection)).
+    ///
+    /// ```
+    /// # use diesel::prelude::*;
+    /// # use diesel::SqliteConnection;
+    /// # use sharding_core::{KeyRoutingDsl, ShardedPool, ShardedTable};
+    /// # diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
+    /// # impl ShardedTable for orders::table {
+    /// #     type KeyColumn = orders::customer_id;
+    /// #     fn key_column() -> Self::KeyColumn { orders::customer_id }
+    /// # }
+    /// # let dir = tempfile::tempdir()?;
+    /// # let pool = ShardedPool::<SqliteConnection>::builder()
+    /// #     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    /// #     .build()?;
+    /// # diesel::sql_query("CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT)")
+    /// #     .execute(&mut pool.connection("s0")?)?;
+    /// let ids = orders::table.select(orders::id).for_key(42_i64).load::<i64>(&pool)?;
+    /// assert!(ids.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load<U: Send + 'static>(self, access: impl CanLoad<Q, U>) -> Result<Vec<U>> {
+        self.load_via(access)
+    }
+
+    fn load_via<U: Send + 'static, A: CanLoad<Q, U>>(self, access: A) -> Result<Vec<U>> {
         self.run(
             access,
             executor::rows_of_vec,
-            |q, conn| q.load(conn),
-            collect_query,
-            |q, conn| q.load(conn),
+            A::load_here,
+            |q, pool, index, limit| {
+                A::collect(pool, index, &A::prepare(q), Some(limit)).map(A::load_job)
+            },
         )
     }
 
     /// The same as [`load`](Self::load), like Diesel's `get_results`.
-    pub fn get_results<'query, U, A>(self, access: A) -> Result<Vec<U>>
-    where
-        A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
-        U: Send + 'static,
-    {
-        self.load(access)
+    pub fn get_results<U: Send + 'static>(self, access: impl CanLoad<Q, U>) -> Result<Vec<U>> {
+        self.load_via(access)
     }
 
     /// Runs the query and returns its first row; no row is an error for which
     /// [`Error::is_not_found`] is true (see [`OptionalExtension`](crate::OptionalExtension)).
-    pub fn get_result<'query, U, A>(self, access: A) -> Result<U>
-    where
-        A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LoadQuery<'query, A::Connection, U> + AsQuery,
-        Q::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<Q::SqlType, BackendOf<A>>: LoadQuery<'static, A::Connection, U>,
-        Q::SqlType: 'static,
-        U: Send + 'static,
-    {
+    pub fn get_result<U: Send + 'static>(self, access: impl CanLoad<Q, U>) -> Result<U> {
+        self.get_via(access)
+    }
+
+    fn get_via<U: Send + 'static, A: CanLoad<Q, U>>(self, access: A) -> Result<U> {
         self.run(
             access,
             executor::one_row,
-            |q, conn| q.get_result(conn),
-            collect_query,
-            |q, conn| q.get_result(conn),
+            A::get_here,
+            |q, pool, index, limit| {
+                A::collect(pool, index, &A::prepare(q), Some(limit)).map(A::get_job)
+            },
         )
     }
 
     /// Adds `LIMIT 1`, runs the query and returns the row, like Diesel's `first`.
-    pub fn first<'query, U, A>(self, access: A) -> Result<U>
+    pub fn first<U: Send + 'static>(self, access: impl CanLoad<Limit<Q>, U>) -> Result<U>
     where
-        A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + LimitDsl,
-        Limit<Q>: LoadQuery<'query, A::Connection, U> + AsQuery,
-        <Limit<Q> as AsQuery>::Query: QueryFragment<BackendOf<A>>,
-        OwnedQuery<<Limit<Q> as AsQuery>::SqlType, BackendOf<A>>:
-            LoadQuery<'static, A::Connection, U>,
-        <Limit<Q> as AsQuery>::SqlType: 'static,
-        U: Send + 'static,
+        Q: LimitDsl,
     {
-        self.map_query(|q| q.limit(1)).run(
-            access,
-            executor::one_row,
-            |q, conn| q.get_result(conn),
-            collect_query,
-            |q, conn| q.get_result(conn),
-        )
+        self.map_query(|q| q.limit(1)).get_via(access)
     }
 
     /// Runs an `UPDATE`, `DELETE` or `INSERT` and returns the number of rows affected.
-    pub fn execute<A>(self, access: A) -> Result<usize>
-    where
-        A: ShardAccess,
-        Q: RunQueryDsl<A::Connection> + ExecuteDsl<A::Connection> + QueryFragment<BackendOf<A>>,
-        OwnedQuery<Untyped, BackendOf<A>>: ExecuteDsl<A::Connection>,
-    {
+    pub fn execute(self, access: impl CanExecute<Q>) -> Result<usize> {
+        self.execute_via(access)
+    }
+
+    fn execute_via<A: CanExecute<Q>>(self, access: A) -> Result<usize> {
         self.run(
             access,
             executor::rows_affected,
-            |q, conn| q.execute(conn),
-            |q, pool, index, limit| OwnedQuery::collect_at(pool, index, &q, Some(limit)),
-            |q, conn| q.execute(conn),
+            A::execute_here,
+            |q, pool, index, limit| A::collect(pool, index, &q, Some(limit)).map(A::execute_job),
         )
     }
 
@@ -277,21 +259,6 @@ impl<T: QuerySource, U> Routed<UpdateStatement<T, U>> {
 }
 
 forward_query_dsl!(Routed<Q>);
-
-/// Collects a `SELECT` (or what turns into one) for the shard at `index`.
-fn collect_query<Q, Conn>(
-    query: Q,
-    pool: &ShardedPool<Conn>,
-    index: usize,
-    limit: Duration,
-) -> Result<OwnedQuery<Q::SqlType, Conn::Backend>>
-where
-    Q: AsQuery,
-    Q::Query: QueryFragment<Conn::Backend>,
-    Conn: ShardBackend,
-{
-    OwnedQuery::collect_at(pool, index, &query.as_query(), Some(limit))
-}
 
 /// `column = key`, as built by [`KeyPredicates`].
 pub type KeyEq<Col, K> = <Col as KeyPredicates<K>>::Eq;
