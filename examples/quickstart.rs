@@ -147,11 +147,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("shard {}: {} orders", count.shard(), **count);
     }
 
-    // A transaction on the shard that owns customer 5.
+    // A transaction on the shard that owns customer 5: a plain Diesel closure.
     pool.transaction_for_key(&5_i64, |conn| {
         diesel::delete(orders::table.filter(orders::customer_id.eq(5))).execute(conn)?;
-        diesel::delete(customers::table.find(5_i64)).execute(conn)?;
-        Ok::<_, ShardingError>(())
+        diesel::delete(customers::table.find(5_i64)).execute(conn)
     })?;
     println!("customer 5 and their orders deleted in one transaction");
     Ok(())

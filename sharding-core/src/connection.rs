@@ -23,7 +23,9 @@ use crate::fanout::exec::RunOptions;
 use crate::insert_batch::{in_batch_transaction, CommitGate, InsertBatch};
 use crate::model::TableOf;
 use crate::pool::{hand_out, ShardPooledConnection};
-use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool};
+use crate::{
+    Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool, TransactionError,
+};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
 ///
@@ -354,15 +356,20 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// Runs `f` in a transaction on `shard`: committed if `f` returns `Ok`, rolled back
     /// if it returns `Err`.
     ///
-    /// The error type is yours, as with Diesel's `Connection::transaction`; it must
-    /// convert from this crate's [`Error`] (for an unknown shard or a checkout timeout)
-    /// and from Diesel's. `sharding_core::Error` itself does.
-    pub fn transaction<T, E, F>(&mut self, shard: &str, f: F) -> Result<T, E>
+    /// The closure is a plain Diesel one: its error type is yours and needs only
+    /// `From<diesel::result::Error>`, as with Diesel's `Connection::transaction`. What
+    /// stops the transaction from running (an unknown shard, a checkout timeout) comes
+    /// back separately, as [`TransactionError::Sharding`]; the closure's error as
+    /// [`TransactionError::Transaction`].
+    pub fn transaction<T, E, F>(&mut self, shard: &str, f: F) -> Result<T, TransactionError<E>>
     where
         F: FnOnce(&mut Conn) -> Result<T, E>,
-        E: From<Error> + From<diesel::result::Error>,
+        E: From<diesel::result::Error>,
     {
-        let index = self.pool.shard_index(shard)?;
+        let index = self
+            .pool
+            .shard_index(shard)
+            .map_err(TransactionError::Sharding)?;
         self.transaction_at(index, f)
     }
 
@@ -407,13 +414,16 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         shard: &str,
         limit: Duration,
         f: F,
-    ) -> Result<T, E>
+    ) -> Result<T, TransactionError<E>>
     where
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<Error> + From<diesel::result::Error> + Send + 'static,
+        E: From<diesel::result::Error> + Send + 'static,
     {
-        let index = self.pool.shard_index(shard)?;
+        let index = self
+            .pool
+            .shard_index(shard)
+            .map_err(TransactionError::Sharding)?;
         let job = executor::job(move |conn: &mut Conn| {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 Connection::transaction(&mut *conn, f)
@@ -424,36 +434,45 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
             Ok(outcome)
         });
         match self.run_under(index, Operation::Transaction, limit, |_| None, job) {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(outcome)) => outcome.map_err(TransactionError::Transaction),
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(error) => Err(E::from(error)),
+            Err(error) => Err(TransactionError::Sharding(error)),
         }
     }
 
     /// Runs `f` in a transaction on the shard that owns `key`.
     /// See [`transaction`](Self::transaction).
-    pub fn transaction_for_key<K, T, E, F>(&mut self, key: &K, f: F) -> Result<T, E>
+    pub fn transaction_for_key<K, T, E, F>(
+        &mut self,
+        key: &K,
+        f: F,
+    ) -> Result<T, TransactionError<E>>
     where
         K: ShardKey + ?Sized,
         F: FnOnce(&mut Conn) -> Result<T, E>,
-        E: From<Error> + From<diesel::result::Error>,
+        E: From<diesel::result::Error>,
     {
-        let index = self.pool.route_key_index(key, "query")?;
+        let index = self
+            .pool
+            .route_key_index(key, "query")
+            .map_err(TransactionError::Sharding)?;
         self.transaction_at(index, f)
     }
 
-    fn transaction_at<T, E, F>(&mut self, index: usize, f: F) -> Result<T, E>
+    fn transaction_at<T, E, F>(&mut self, index: usize, f: F) -> Result<T, TransactionError<E>>
     where
         F: FnOnce(&mut Conn) -> Result<T, E>,
-        E: From<Error> + From<diesel::result::Error>,
+        E: From<diesel::result::Error>,
     {
         let pool = self.pool.clone();
-        let (conn, checkout) = self.handed_out_for(index, Some(Operation::Transaction))?;
+        let (conn, checkout) = self
+            .handed_out_for(index, Some(Operation::Transaction))
+            .map_err(TransactionError::Sharding)?;
         // The closure runs on this thread: the pool's default deadline can only bound it
         // as the server-side statement limit (see `transaction_within`). A connection
         // whose limit cannot be set is marked broken, and replaced at its next use.
         pool.limit_statements(conn, pool.default_timeout())
-            .map_err(Error::on_shard(pool.id(index)))?;
+            .map_err(|e| TransactionError::Sharding(Error::on_shard(pool.id(index))(e)))?;
         let probe = Probe::start(&pool, index, Operation::Transaction, checkout);
         // A panic in `f` unwinds through Diesel's `transaction` without a rollback, so the
         // held connection would stay inside the transaction, and the next one would be a
@@ -467,7 +486,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
                 if result.is_err() {
                     self.release_broken();
                 }
-                result
+                result.map_err(TransactionError::Transaction)
             }
             Err(panic) => {
                 probe.finish(&pool, Err(None));

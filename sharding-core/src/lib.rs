@@ -137,7 +137,9 @@ pub use capability::{CanExecute, CanLoad};
 #[cfg(feature = "config")]
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
-pub use error::{error_chain, BoxError, Error, OptionalExtension, Result, ShardFailure};
+pub use error::{
+    error_chain, BoxError, Error, OptionalExtension, Result, ShardFailure, TransactionError,
+};
 pub use events::{
     HandleEvent, LatencyHistogram, NopEventHandler, Operation, Outcome, ShardEvent, ShardStats,
 };

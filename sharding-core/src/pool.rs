@@ -24,7 +24,7 @@ use crate::shard_id::list_ids;
 use crate::{
     Error, IdChooser, IdLayout, MigrationReport, OwnedQuery, Result, Router, RoutingKey,
     ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardKeyed, ShardedConnection,
-    ShardedPoolBuilder, TableOf,
+    ShardedPoolBuilder, TableOf, TransactionError,
 };
 
 /// The r2d2 pool of one shard.
@@ -639,32 +639,37 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// Runs `f` in a transaction on `shard`. See [`ShardedConnection::transaction`].
-    pub fn transaction<T, E, F>(&self, shard: &str, f: F) -> Result<T, E>
+    pub fn transaction<T, E, F>(&self, shard: &str, f: F) -> Result<T, TransactionError<E>>
     where
         F: FnOnce(&mut Conn) -> Result<T, E>,
-        E: From<Error> + From<diesel::result::Error>,
+        E: From<diesel::result::Error>,
     {
         self.get().transaction(shard, f)
     }
 
     /// Runs `f` in a transaction on `shard` under a deadline that holds even if the
     /// network stalls. See [`ShardedConnection::transaction_within`].
-    pub fn transaction_within<T, E, F>(&self, shard: &str, limit: Duration, f: F) -> Result<T, E>
+    pub fn transaction_within<T, E, F>(
+        &self,
+        shard: &str,
+        limit: Duration,
+        f: F,
+    ) -> Result<T, TransactionError<E>>
     where
         F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-        E: From<Error> + From<diesel::result::Error> + Send + 'static,
+        E: From<diesel::result::Error> + Send + 'static,
     {
         self.get().transaction_within(shard, limit, f)
     }
 
     /// Runs `f` in a transaction on the shard that owns `key`.
     /// See [`ShardedConnection::transaction`].
-    pub fn transaction_for_key<K, T, E, F>(&self, key: &K, f: F) -> Result<T, E>
+    pub fn transaction_for_key<K, T, E, F>(&self, key: &K, f: F) -> Result<T, TransactionError<E>>
     where
         K: ShardKey + ?Sized,
         F: FnOnce(&mut Conn) -> Result<T, E>,
-        E: From<Error> + From<diesel::result::Error>,
+        E: From<diesel::result::Error>,
     {
         self.get().transaction_for_key(key, f)
     }

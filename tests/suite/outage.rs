@@ -406,7 +406,10 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
         })
         .unwrap_err();
     returned_in_time(started, "a transaction");
-    timed_out_on(&err, "s1", "a transaction");
+    let err = err
+        .sharding_error()
+        .expect("a timeout is the pool's error, not the closure's");
+    timed_out_on(err, "s1", "a transaction");
 
     // A stalled shard costs threads only while it is stalled, never one per call.
     assert!(pool.worker_threads_started() - threads <= 16);

@@ -2,7 +2,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel_sharding::{Error, RoutingKey};
+use diesel_sharding::{Error, RoutingKey, TransactionError};
 
 use super::fixture::*;
 use crate::common::*;
@@ -73,6 +73,7 @@ fn a_failed_transaction_leaves_nothing_behind() {
     let owner = shards.expected_shard(RoutingKey::Int(9));
     let err = shards
         .pool
+        // A plain Diesel closure: its error is Diesel's.
         .transaction(owner.as_str(), |conn| {
             diesel::insert_into(customers::table)
                 .values(&customer(9))
@@ -80,27 +81,27 @@ fn a_failed_transaction_leaves_nothing_behind() {
             // A duplicate key fails the second insert.
             diesel::insert_into(customers::table)
                 .values(&customer(9))
-                .execute(conn)?;
-            Ok::<_, Error>(())
+                .execute(conn)
         })
         .unwrap_err();
     assert!(
-        matches!(err, Error::Diesel(diesel::result::Error::DatabaseError(..))),
+        matches!(
+            err,
+            TransactionError::Transaction(diesel::result::Error::DatabaseError(..))
+        ),
         "{err}"
     );
+    // `?` turns it into this crate's error.
+    let as_sharding: Error = err.into();
+    assert!(as_sharding.diesel_error().is_some(), "{as_sharding}");
     assert!(shards.customer_ids_on(owner.as_str()).is_empty());
 
-    // A closure that returns its own error rolls back as well.
+    // A closure that returns its own error rolls back as well; the error needs only
+    // `From<diesel::result::Error>`.
     #[derive(Debug)]
     enum AppError {
-        Sharding(Error),
         Db(diesel::result::Error),
         Rejected,
-    }
-    impl From<Error> for AppError {
-        fn from(e: Error) -> Self {
-            AppError::Sharding(e)
-        }
     }
     impl From<diesel::result::Error> for AppError {
         fn from(e: diesel::result::Error) -> Self {
@@ -116,7 +117,7 @@ fn a_failed_transaction_leaves_nothing_behind() {
             Err::<(), _>(AppError::Rejected)
         })
         .unwrap_err();
-    assert!(matches!(err, AppError::Rejected));
+    assert!(matches!(err, TransactionError::Transaction(AppError::Rejected)));
     assert!(shards.customer_ids_on(owner.as_str()).is_empty());
     // The unit of work's connection is still usable afterwards.
     let n = work
@@ -132,13 +133,15 @@ fn a_failed_transaction_leaves_nothing_behind() {
     let unknown = shards.pool.transaction("nope", |_| Ok::<_, AppError>(()));
     assert!(matches!(
         unknown,
-        Err(AppError::Sharding(Error::UnknownShard { .. }))
+        Err(TransactionError::Sharding(Error::UnknownShard { .. }))
     ));
     assert!(matches!(
         shards.pool.transaction("s0", |_| Err::<(), _>(AppError::Db(
             diesel::result::Error::NotFound
         ))),
-        Err(AppError::Db(diesel::result::Error::NotFound))
+        Err(TransactionError::Transaction(AppError::Db(
+            diesel::result::Error::NotFound
+        )))
     ));
 }
 
