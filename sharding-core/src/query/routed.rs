@@ -5,7 +5,7 @@ use diesel::dsl::{Filter, Limit};
 use std::time::Duration;
 
 use diesel::query_builder::{
-    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, UpdateStatement,
+    AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, QueryId, UpdateStatement,
 };
 use diesel::query_dsl::methods::{FilterDsl, LimitDsl};
 use diesel::{QuerySource, Table};
@@ -362,9 +362,11 @@ fn key_target<K: ShardKey>(key: &K) -> Target {
     }
 }
 
-/// Runs any Diesel query on a shard you choose, or on every shard. Implemented for
-/// every type.
-pub trait ShardPinDsl: Sized {
+/// Runs any Diesel query or statement on a shard you choose, or on every shard.
+/// Implemented for everything Diesel can run (every type with a `QueryId`: tables,
+/// `SELECT`s, boxed queries, `INSERT`/`UPDATE`/`DELETE`, `sql_query`), and nothing else:
+/// `42.set_shard("s0")` does not compile, nor does routing a query twice.
+pub trait ShardPinDsl: Sized + QueryId {
     /// Runs the query on `shard`, whatever its keys (SQLAlchemy's
     /// `Query.set_shard`). An unknown shard id fails with [`Error::UnknownShard`] when
     /// the query runs.
@@ -390,4 +392,4 @@ pub trait ShardPinDsl: Sized {
     }
 }
 
-impl<Q> ShardPinDsl for Q {}
+impl<Q: QueryId> ShardPinDsl for Q {}
