@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use diesel::connection::{Connection, InstrumentationEvent};
+use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::BelongingToDsl;
 use diesel_sharding::prelude::*;
@@ -114,6 +114,56 @@ fn children_of_a_loaded_parent_are_read_from_its_shard_only() {
     // Children inserted by key land on the parent's shard.
     let owner = shards.expected_shard(RoutingKey::Int(7));
     assert!(shards.order_ids_on(owner.as_str()).starts_with(&[701, 702, 703, 704, 705]));
+}
+
+/// SQLAlchemy's weather/report pattern: a child table with no shard-key column is
+/// written and read on its parent's shard, routed through the parent.
+#[test]
+fn a_child_without_a_key_column_is_written_on_its_parents_shard() {
+    diesel::table! {
+        /// Not a sharded table: its rows follow the customer they report on.
+        reports (id) {
+            id -> BigInt,
+            customer_ref -> BigInt,
+            body -> Text,
+        }
+    }
+    let shards = Shards::new(4);
+    for shard in shards.ids() {
+        shards
+            .direct(shard.as_str())
+            .batch_execute("CREATE TABLE reports (id BIGINT PRIMARY KEY, customer_ref BIGINT NOT NULL, body TEXT NOT NULL)")
+            .unwrap();
+    }
+    let parent = customer(7);
+    shards.pool.insert(&parent).unwrap();
+    let written = diesel::insert_into(reports::table)
+        .values((reports::id.eq(1), reports::customer_ref.eq(parent.id), reports::body.eq("sunny")))
+        .on_shard_of(&parent)
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(written, 1);
+    let owner = shards.expected_shard(RoutingKey::Int(7));
+    for shard in shards.ids() {
+        let here: i64 = reports::table.count().get_result(&mut shards.direct(shard.as_str())).unwrap();
+        assert_eq!(here, i64::from(shard == owner), "shard {shard}");
+    }
+    let read: Vec<String> = reports::table
+        .filter(reports::customer_ref.eq(parent.id))
+        .select(reports::body)
+        .on_shard_of(&parent)
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(read, ["sunny"]);
+    // Updates and deletes follow the parent the same way.
+    let changed = diesel::update(reports::table.find(1_i64))
+        .set(reports::body.eq("rain"))
+        .on_shard_of(&parent)
+        .execute(&shards.pool)
+        .unwrap();
+    assert_eq!(changed, 1);
+    let gone = diesel::delete(reports::table.find(1_i64)).on_shard_of(&parent).execute(&shards.pool).unwrap();
+    assert_eq!(gone, 1);
 }
 
 #[test]

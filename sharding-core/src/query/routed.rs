@@ -374,9 +374,12 @@ pub trait ShardPinDsl: Sized + QueryId {
         Routed::new(self, Target::Shard(shard.into()))
     }
 
-    /// Runs the query on the shard that owns `row` (a parent whose key its children share),
-    /// without adding a filter: for Diesel's `Child::belonging_to(&parent)`, so that the
-    /// children of a loaded parent are read from the parent's shard only.
+    /// Runs the query or statement on the shard that owns `row` (a parent whose shard its
+    /// children share), without adding a filter: for Diesel's
+    /// `Child::belonging_to(&parent)`, so that the children of a loaded parent are read
+    /// from the parent's shard only, and for children whose table has no shard-key column
+    /// (SQLAlchemy's weather/report pattern), written there too:
+    /// `diesel::insert_into(reports::table).values(&report).on_shard_of(&location).execute(&pool)`.
     fn on_shard_of<Row: ShardKeyed + ?Sized>(self, row: &Row) -> Routed<Self> {
         let target = match row.shard_key().routing_key() {
             Some(key) => Target::Key(key.to_owned_key()),
