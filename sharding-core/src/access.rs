@@ -28,6 +28,12 @@ mod sealed {
 /// takes_either(&mut work);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a pool or unit of work to run sharded queries through",
+    label = "pass `&pool` or `&mut work`",
+    note = "routed and fanned-out queries run through `&ShardedPool` or \
+            `&mut ShardedConnection` (from `pool.get()`)"
+)]
 pub trait ShardAccess: sealed::Sealed {
     /// The Diesel connection type of the shards.
     type Connection: ShardBackend;

@@ -33,10 +33,11 @@ use crate::{BackendOf, Result, ShardAccess, ShardedPool};
 /// ```
 #[diagnostic::on_unimplemented(
     message = "rows of type `{U}` cannot be loaded from this query through `{Self}`",
-    label = "the query's rows do not load into `{U}` on these shards",
-    note = "the query must load with Diesel's own `load::<{U}>(&mut conn)` on one shard: \
-            check its select clause against `{U}` (field order and SQL types of a \
-            `Queryable`, or select `{U}::as_select()` with `Selectable`)"
+    label = "pass `&pool` or `&mut work`, for a query whose rows load into `{U}`",
+    note = "`{Self}` must be `&ShardedPool` or `&mut ShardedConnection`, and the query must \
+            load with Diesel's own `load::<{U}>(&mut conn)` on one shard: check its select \
+            clause against `{U}` (field order and SQL types of a `Queryable`, or select \
+            `{U}::as_select()` with `Selectable`)"
 )]
 pub trait CanLoad<Q, U>: ShardAccess {
     /// The query, ready to be collected for each shard.
@@ -135,8 +136,9 @@ where
 /// of them. Implemented for every such pair; you meet it in signatures and error messages.
 #[diagnostic::on_unimplemented(
     message = "this statement cannot be executed through `{Self}`",
-    label = "not a statement Diesel can execute on these shards",
-    note = "the statement must run with Diesel's own `.execute(&mut conn)` on one shard"
+    label = "pass `&pool` or `&mut work`, with a statement Diesel can execute",
+    note = "`{Self}` must be `&ShardedPool` or `&mut ShardedConnection`, and the statement \
+            must run with Diesel's own `.execute(&mut conn)` on one shard"
 )]
 pub trait CanExecute<Q>: ShardAccess {
     /// The statement collected for one shard.

@@ -141,6 +141,13 @@ impl fmt::Display for OwnedKey {
 /// }
 /// assert_eq!(TenantId(5).routing_key(), Some(RoutingKey::Int(5)));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a shard key",
+    label = "not a shard key type",
+    note = "shard keys are integers, strings, byte strings, `Option`s of them and `uuid::Uuid` \
+            (cargo feature `uuid`); for a newtype, implement `ShardKey` by returning its \
+            inner value's `routing_key()`"
+)]
 pub trait ShardKey {
     /// The key's routing value, or `None` when the key is missing (a `None` option).
     fn routing_key(&self) -> Option<RoutingKey<'_>>;

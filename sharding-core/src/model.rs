@@ -18,6 +18,13 @@ use crate::ShardKey;
 ///     fn key_column() -> Self::KeyColumn { orders::customer_id }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a sharded table: no shard-key column is declared for it",
+    label = "no `ShardedTable` impl",
+    note = "`#[derive(Sharded)]` on a model of the table declares it; or implement \
+            `ShardedTable` naming the key column; to run on a shard you name, use \
+            `.set_shard(id)` instead of routing by key"
+)]
 pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
     /// The shard-key column.
     type KeyColumn: Column<Table = Self> + Copy + Default;
@@ -51,6 +58,12 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
 ///     fn shard_key(&self) -> &i64 { &self.customer_id }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no shard key, so it cannot be routed to a shard",
+    label = "no `ShardKeyed` impl",
+    note = "derive it: `#[derive(Sharded)]` with `#[sharded(key = field)]` (or `#[shard_key]` \
+            on the field) beside `#[derive(Insertable)]`; or implement `ShardKeyed`"
+)]
 pub trait ShardKeyed {
     /// The table the row belongs to.
     type Table: ShardedTable;
