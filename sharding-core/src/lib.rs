@@ -146,7 +146,7 @@ pub use events::{
 pub use executor::OwnedQuery;
 pub use fanout::{
     AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
-    MergeBy, Merged, PartialResult, Summable,
+    Keyset, MergeBy, Merged, PartialResult, Summable,
 };
 pub use id_schemes::{BlockIds, IdScheme, UuidV7Ids, BLOCK_IDS_PER_SHARD};
 pub use ids::{

@@ -144,6 +144,50 @@ fn a_limit_that_would_apply_per_shard_is_refused_with_advice() {
     assert_eq!(per_shard.len(), 5 * d.shards.ids().len(), "five from each shard");
 }
 
+/// Keyset pages walk every row once, in key order, across shards; each page asks each
+/// shard for at most a page of rows, however deep the page.
+#[test]
+fn keyset_pages_walk_every_row_once_at_the_cost_of_one_page_each() {
+    let d = data();
+    let pool = &d.shards.pool;
+    let shards = d.shards.ids().len() as u64;
+    let size = 37_u32;
+    let pages = || {
+        orders::table
+            .filter(orders::amount_cents.ge(0))
+            .select(Order::as_select())
+            .all_shards()
+            .keyset(orders::id, |o: &Order| o.id)
+    };
+    let rows_read = || pool.stats().iter().map(|s| s.rows).sum::<u64>();
+    let mut seen: Vec<i64> = Vec::new();
+    let mut page_count = 0;
+    let mut last: Option<i64> = None;
+    loop {
+        let before = rows_read();
+        let page: Vec<Order> = match last {
+            None => pages().first_page(size).load(pool),
+            Some(key) => pages().after(key, size).load(pool),
+        }
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+        let read = rows_read() - before;
+        assert!(read <= shards * u64::from(size), "page {page_count} read {read} rows");
+        page_count += 1;
+        seen.extend(page.iter().map(|o| o.id));
+        if page.len() < size as usize {
+            break;
+        }
+        last = page.last().map(|o| o.id);
+        assert!(page_count < 1_000, "the pages end");
+    }
+    let expected: Vec<i64> = (1..=1_000).collect();
+    assert_eq!(seen, expected, "every row once, in key order");
+    assert_eq!(page_count, 1_000 / size as usize + 1);
+}
+
 #[test]
 fn a_merge_key_that_disagrees_with_order_by_is_caught() {
     let d = data();

@@ -2,6 +2,7 @@
 
 pub(crate) mod exec;
 mod id;
+mod keyset;
 mod limits;
 mod merge;
 mod policy;
@@ -14,6 +15,7 @@ use diesel::query_dsl::methods::LimitDsl;
 
 pub(crate) use exec::{Parallelism, RunOptions};
 pub use id::{AllCandidates, FindAnywhereDsl, IdChooser};
+pub use keyset::Keyset;
 pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
@@ -623,6 +625,16 @@ pub struct Merged<Q, P, F> {
 }
 
 impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
+    /// The first `limit` rows of `fan_out`'s rows merged by `key`.
+    fn first(fan_out: FanOut<Q, P>, key: F, limit: u32) -> Self {
+        Merged {
+            fan_out,
+            key,
+            offset: 0,
+            limit,
+        }
+    }
+
     /// Skips the first `offset` rows of the merged list. Defaults to 0.
     pub fn offset(mut self, offset: u32) -> Self {
         self.offset = offset;
