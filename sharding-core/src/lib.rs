@@ -145,8 +145,8 @@ pub use events::{
 };
 pub use executor::OwnedQuery;
 pub use fanout::{
-    AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl, IdChooser,
-    Keyset, MergeBy, Merged, PartialResult, Summable,
+    AfterKeyQuery, AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl,
+    FirstPageQuery, IdChooser, Keyset, MergeBy, Merged, PartialResult, Summable,
 };
 pub use id_schemes::{BlockIds, IdScheme, UuidV7Ids, BLOCK_IDS_PER_SHARD};
 pub use ids::{

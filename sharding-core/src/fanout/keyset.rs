@@ -8,6 +8,12 @@ use diesel::{Expression, ExpressionMethods};
 
 use super::{FailurePolicy, FanOut, Merged};
 
+/// The per-shard query of a [`Keyset::first_page`]: the query ordered by the key column.
+pub type FirstPageQuery<Q, Col> = Order<Q, Asc<Col>>;
+
+/// The per-shard query of a [`Keyset::after`]: `WHERE column > last`, ordered by it.
+pub type AfterKeyQuery<Q, Col, K> = Order<Filter<Q, Gt<Col, K>>, Asc<Col>>;
+
 /// A fan-out paged by a unique, ordered key column, resumable from the last key seen.
 /// See [`FanOut::keyset`].
 #[derive(Debug)]
@@ -70,7 +76,7 @@ where
     Col: Expression + ExpressionMethods + Copy,
 {
     /// The first `size` rows by the key column, across all shards.
-    pub fn first_page(self, size: u32) -> Merged<Order<Q, Asc<Col>>, P, F>
+    pub fn first_page(self, size: u32) -> Merged<FirstPageQuery<Q, Col>, P, F>
     where
         Q: OrderDsl<Asc<Col>>,
     {
@@ -84,11 +90,7 @@ where
 
     /// The `size` rows after the key `last` (the key of the last row of the previous
     /// page), across all shards.
-    pub fn after<K>(
-        self,
-        last: K,
-        size: u32,
-    ) -> Merged<Order<Filter<Q, Gt<Col, K>>, Asc<Col>>, P, F>
+    pub fn after<K>(self, last: K, size: u32) -> Merged<AfterKeyQuery<Q, Col, K>, P, F>
     where
         Col::SqlType: SqlType,
         K: AsExpression<Col::SqlType>,

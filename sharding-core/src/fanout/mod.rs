@@ -15,7 +15,7 @@ use diesel::query_dsl::methods::LimitDsl;
 
 pub(crate) use exec::{Parallelism, RunOptions};
 pub use id::{AllCandidates, FindAnywhereDsl, IdChooser};
-pub use keyset::Keyset;
+pub use keyset::{AfterKeyQuery, FirstPageQuery, Keyset};
 pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
