@@ -82,6 +82,8 @@
 //!
 //! [Diesel]: https://diesel.rs
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use sharding_core::*;
 
 /// Derives the shard-key plumbing for a Diesel model.

@@ -381,6 +381,7 @@ fn assert_no_secret<Conn: diesel_sharding::ShardBackend>(secret: &str) -> usize 
 #[test]
 fn no_url_shape_leaks_its_password_into_errors_debug_or_logs() {
     capture_logs();
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_mut))]
     let mut errors = 0;
     #[cfg(feature = "postgres")]
     {

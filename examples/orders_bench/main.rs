@@ -33,6 +33,7 @@
 
 mod args;
 mod data;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod delay;
 mod report;
 

@@ -106,6 +106,8 @@
 //! [diesel-sharding]: https://docs.rs/diesel-sharding
 //! [Diesel]: https://diesel.rs
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod access;
 mod backend;
 mod builder;

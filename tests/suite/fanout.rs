@@ -256,6 +256,43 @@ fn aggregates_equal_the_unsharded_aggregates() {
     }
 }
 
+/// Diesel's own `sum` of a `BigInt` column is `Nullable<Numeric>`: with the `numeric`
+/// feature it sums across shards as `BigDecimal`, and averages from `(sum, count)`.
+#[cfg(feature = "numeric")]
+#[test]
+fn diesel_numeric_sums_and_averages_equal_the_unsharded_ones() {
+    use bigdecimal::BigDecimal;
+    use diesel::dsl::{count, sum};
+    let d = data();
+    let pool = &d.shards.pool;
+    let mut reference = d.reference.direct("s0");
+    for threshold in [0_i64, 50_000, 200_000] {
+        let filtered = || orders::table.filter(orders::amount_cents.gt(threshold));
+        let total: Option<BigDecimal> = filtered()
+            .select(sum(orders::amount_cents))
+            .all_shards()
+            .sum(pool)
+            .unwrap();
+        let expected: Option<BigDecimal> = filtered()
+            .select(sum(orders::amount_cents))
+            .get_result(&mut reference)
+            .unwrap();
+        assert_eq!(total, expected, "sum over {threshold}");
+        assert_eq!(total.is_none(), threshold == 200_000, "no row over {threshold}");
+        let average = filtered()
+            .select((sum(orders::amount_cents), count(orders::amount_cents)))
+            .all_shards()
+            .avg::<BigDecimal>(pool)
+            .unwrap();
+        let (sum_all, count_all): (Option<BigDecimal>, i64) = filtered()
+            .select((sum(orders::amount_cents), count(orders::amount_cents)))
+            .get_result(&mut reference)
+            .unwrap();
+        let expected = sum_all.map(|s| bigdecimal::ToPrimitive::to_f64(&s).unwrap() / count_all as f64);
+        assert_eq!(average, expected, "average over {threshold}");
+    }
+}
+
 #[test]
 fn average_is_total_sum_over_total_count_not_an_average_of_averages() {
     let d = data();

@@ -75,8 +75,10 @@ pub(crate) fn merge_groups<K: Ord, V>(
     groups.into_iter().collect()
 }
 
-/// A numeric type whose per-shard sums can be added and turned into an average.
-pub trait Summable: Add<Output = Self> + Copy + Send {
+/// A numeric type whose per-shard sums can be added and turned into an average: the
+/// integers, the floats and (cargo feature `numeric`) `bigdecimal::BigDecimal`, which is
+/// what Diesel's `sum` and `avg` of integer columns return (`Nullable<Numeric>`).
+pub trait Summable: Add<Output = Self> + Clone + Send {
     /// The value as an `f64`, for averages.
     fn to_f64(self) -> f64;
 }
@@ -91,6 +93,14 @@ macro_rules! summable {
     )*};
 }
 summable!(i16, i32, i64, f32, f64);
+
+#[cfg(feature = "numeric")]
+impl Summable for bigdecimal::BigDecimal {
+    /// The nearest `f64`; NaN for a value out of its range.
+    fn to_f64(self) -> f64 {
+        bigdecimal::ToPrimitive::to_f64(&self).unwrap_or(f64::NAN)
+    }
+}
 
 /// The value of `values` that is `wanted` (`Less`: the least, `Greater`: the greatest)
 /// of all; a value that does not compare with itself (NaN) gives way to any other.
