@@ -298,14 +298,15 @@ pub enum Error {
         shard: ShardId,
     },
 
-    /// A fan-out whose query has its own `LIMIT` or `OFFSET`, which would apply on each
-    /// shard instead of across them.
+    /// A query run on several shards (a fan-out, `for_keys`) with its own `LIMIT` or
+    /// `OFFSET`, which would apply on each shard instead of across them.
     #[error(
-        "`{clause}` in a fan-out applies on each shard, not across them (`.limit(n)` before \
-         or after `.all_shards()` returns up to n rows per shard): for the first rows across \
-         all shards, drop it from the query and merge with \
-         `.all_shards().merge_by(|row| key).limit(n)` (and `.offset(k)`); for n rows from \
-         each shard on purpose, call `.per_shard_limits()` on the fan-out"
+        "`{clause}` in a query that runs on several shards (`.all_shards()`, \
+         `.for_keys(..)`) applies on each shard, not across them (`.limit(n)` returns up to \
+         n rows per shard): for the first rows across all shards, drop it from the query \
+         and merge with `.all_shards().merge_by(|row| key).limit(n)` (and `.offset(k)`), or \
+         page with `.all_shards().keyset(..)`; for n rows from each shard on purpose, call \
+         `.per_shard_limits()` before running it"
     )]
     PerShardLimit {
         /// The clause found: `LIMIT` or `OFFSET`.

@@ -123,6 +123,35 @@ fn for_keys_gives_each_shard_only_its_keys_and_tags_rows() {
     assert!(none.is_empty());
 }
 
+/// `for_keys(..).limit(n)` would give n rows per shard: refused before anything runs,
+/// unless asked for with `per_shard_limits()`.
+#[test]
+fn for_keys_refuses_a_limit_that_would_apply_per_shard() {
+    let shards = seeded();
+    let keys = [7_i64, 8, 9, 10];
+    let owners: std::collections::BTreeSet<_> = keys
+        .iter()
+        .map(|k| shards.expected_shard(RoutingKey::Int((*k).into())))
+        .collect();
+    let err = orders::table
+        .for_keys(keys)
+        .select(orders::id)
+        .order(orders::id)
+        .limit(2)
+        .load::<i64>(&shards.pool)
+        .unwrap_err();
+    assert!(matches!(err, Error::PerShardLimit { clause: "LIMIT" }), "{err}");
+    let per_shard = orders::table
+        .for_keys(keys)
+        .select(orders::id)
+        .order(orders::id)
+        .limit(2)
+        .per_shard_limits()
+        .load::<i64>(&shards.pool)
+        .unwrap();
+    assert_eq!(per_shard.len(), 2 * owners.len(), "two from each owning shard");
+}
+
 #[test]
 fn set_shard_pins_any_query_to_one_shard() {
     let shards = seeded();

@@ -3,7 +3,7 @@
 pub(crate) mod exec;
 mod id;
 mod keyset;
-mod limits;
+pub(crate) mod limits;
 mod merge;
 mod policy;
 

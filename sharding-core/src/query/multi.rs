@@ -9,6 +9,7 @@ use super::forward::forward_query_dsl;
 use super::KeyPredicates;
 use crate::executor::{self, Job};
 use crate::fanout::exec::{split_results, RunOptions};
+use crate::fanout::limits::top_level_limit;
 use crate::{
     CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded,
     ShardedPool,
@@ -23,6 +24,8 @@ pub struct MultiRouted<Q, Col, K> {
     column: Col,
     keys: Vec<K>,
     timeout: Option<Duration>,
+    /// Whether `load` accepts a query with its own `LIMIT`/`OFFSET` (one per shard).
+    per_shard_limits: bool,
 }
 
 impl<Q, Col, K> MultiRouted<Q, Col, K> {
@@ -32,6 +35,7 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
             column,
             keys,
             timeout: None,
+            per_shard_limits: false,
         }
     }
 
@@ -43,12 +47,21 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
         self
     }
 
+    /// Lets [`load`](Self::load) run a query with its own `LIMIT` or `OFFSET`, which then
+    /// applies **on each shard** that owns some of the keys. Without it such a query fails
+    /// with [`Error::PerShardLimit`](crate::Error::PerShardLimit) before anything runs.
+    pub fn per_shard_limits(mut self) -> Self {
+        self.per_shard_limits = true;
+        self
+    }
+
     fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> MultiRouted<Q2, Col, K> {
         MultiRouted {
             query: f(self.query),
             column: self.column,
             keys: self.keys,
             timeout: self.timeout,
+            per_shard_limits: self.per_shard_limits,
         }
     }
 }
@@ -95,8 +108,15 @@ where
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
+        let per_shard_limits = self.per_shard_limits;
         for (index, query) in self.per_shard(&pool)? {
-            let owned = A::collect(&pool, index, &A::prepare(query), timeout)?;
+            let query = A::prepare(query);
+            if !per_shard_limits && jobs.is_empty() {
+                if let Some(clause) = A::sql(&query).as_deref().and_then(top_level_limit) {
+                    return Err(Error::PerShardLimit { clause });
+                }
+            }
+            let owned = A::collect(&pool, index, &query, timeout)?;
             jobs.push((index, A::load_job(owned)));
         }
         let per_shard = run_all(&mut access, jobs, timeout, executor::rows_of_vec)?;
