@@ -147,8 +147,9 @@ pub use events::{
 };
 pub use executor::OwnedQuery;
 pub use fanout::{
-    AfterKeyQuery, AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut, FindAnywhereDsl,
-    FirstPageQuery, IdChooser, Keyset, MergeBy, Merged, PartialResult, Summable,
+    AfterKeyDescQuery, AfterKeyQuery, AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut,
+    FindAnywhereDsl, FirstPageDescQuery, FirstPageQuery, IdChooser, Keyset, KeysetDesc, MergeBy,
+    Merged, PartialResult, Summable,
 };
 pub use id_schemes::{BlockIds, IdScheme, UuidV7Ids, BLOCK_IDS_PER_SHARD};
 pub use ids::{

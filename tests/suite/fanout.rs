@@ -186,6 +186,31 @@ fn keyset_pages_walk_every_row_once_at_the_cost_of_one_page_each() {
     let expected: Vec<i64> = (1..=1_000).collect();
     assert_eq!(seen, expected, "every row once, in key order");
     assert_eq!(page_count, 1_000 / size as usize + 1);
+
+    // Greatest key first: `WHERE id < last ORDER BY id DESC`, the same cost per page.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut last: Option<i64> = None;
+    loop {
+        let before = rows_read();
+        let page: Vec<i64> = match last {
+            None => pages().descending().first_page(size).load(pool),
+            Some(key) => pages().descending().after(key, size).load(pool),
+        }
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+        let read = rows_read() - before;
+        assert!(read <= shards * u64::from(size), "a descending page read {read} rows");
+        seen.extend(&page);
+        if page.len() < size as usize {
+            break;
+        }
+        last = page.last().copied();
+        assert!(seen.len() <= 1_000, "the pages end");
+    }
+    let expected: Vec<i64> = (1..=1_000).rev().collect();
+    assert_eq!(seen, expected, "every row once, greatest key first");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Keyset pagination across shards: [`Keyset`], made by [`FanOut::keyset`].
 
-use diesel::dsl::{Asc, Filter, Gt, Order};
+use diesel::dsl::{Asc, Desc, Filter, Gt, Lt, Order};
 use diesel::expression::AsExpression;
 use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
 use diesel::sql_types::SqlType;
@@ -13,6 +13,13 @@ pub type FirstPageQuery<Q, Col> = Order<Q, Asc<Col>>;
 
 /// The per-shard query of a [`Keyset::after`]: `WHERE column > last`, ordered by it.
 pub type AfterKeyQuery<Q, Col, K> = Order<Filter<Q, Gt<Col, K>>, Asc<Col>>;
+
+/// The per-shard query of a [`KeysetDesc::first_page`]: ordered by the key column,
+/// greatest first.
+pub type FirstPageDescQuery<Q, Col> = Order<Q, Desc<Col>>;
+
+/// The per-shard query of a [`KeysetDesc::after`]: `WHERE column < last`, greatest first.
+pub type AfterKeyDescQuery<Q, Col, K> = Order<Filter<Q, Lt<Col, K>>, Desc<Col>>;
 
 /// A fan-out paged by a unique, ordered key column, resumable from the last key seen.
 /// See [`FanOut::keyset`].
@@ -36,7 +43,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// page 1,000 costs what page 1 costs (an `OFFSET` would make every shard read and
     /// skip all the rows before it). Pass the last row's key to `after` for the next page;
     /// a page shorter than `n` is the last. Any `ORDER BY` or `LIMIT` of the query is
-    /// replaced.
+    /// replaced. [`descending()`](Keyset::descending) pages greatest key first.
     ///
     /// ```
     /// use diesel::prelude::*;
@@ -85,6 +92,7 @@ where
             self.fan_out.map_query(|q| q.order(column.asc())),
             self.key,
             size,
+            false,
         )
     }
 
@@ -101,6 +109,58 @@ where
         let fan_out = self
             .fan_out
             .map_query(|q| q.filter(column.gt(last)).order(column.asc()));
-        Merged::first(fan_out, self.key, size)
+        Merged::first(fan_out, self.key, size, false)
+    }
+
+    /// The same pages, greatest key first: `ORDER BY column DESC`, and `after(last, n)`
+    /// adds `WHERE column < last`.
+    pub fn descending(self) -> KeysetDesc<Q, P, Col, F> {
+        KeysetDesc(self)
+    }
+}
+
+/// A [`Keyset`] paged greatest key first. Made by [`Keyset::descending`].
+#[derive(Debug)]
+#[must_use = "pick a page with `.first_page(n)` or `.after(last_key, n)`"]
+pub struct KeysetDesc<Q, P, Col, F>(Keyset<Q, P, Col, F>);
+
+impl<Q, P: FailurePolicy, Col, F> KeysetDesc<Q, P, Col, F>
+where
+    Col: Expression + ExpressionMethods + Copy,
+{
+    /// The `size` rows with the greatest keys, across all shards.
+    pub fn first_page(self, size: u32) -> Merged<FirstPageDescQuery<Q, Col>, P, F>
+    where
+        Q: OrderDsl<Desc<Col>>,
+    {
+        let Keyset {
+            fan_out,
+            column,
+            key,
+        } = self.0;
+        Merged::first(
+            fan_out.map_query(|q| q.order(column.desc())),
+            key,
+            size,
+            true,
+        )
+    }
+
+    /// The `size` rows below the key `last` (the key of the last row of the previous
+    /// page), greatest first, across all shards.
+    pub fn after<K>(self, last: K, size: u32) -> Merged<AfterKeyDescQuery<Q, Col, K>, P, F>
+    where
+        Col::SqlType: SqlType,
+        K: AsExpression<Col::SqlType>,
+        Q: FilterDsl<Lt<Col, K>>,
+        Filter<Q, Lt<Col, K>>: OrderDsl<Desc<Col>>,
+    {
+        let Keyset {
+            fan_out,
+            column,
+            key,
+        } = self.0;
+        let fan_out = fan_out.map_query(|q| q.filter(column.lt(last)).order(column.desc()));
+        Merged::first(fan_out, key, size, true)
     }
 }

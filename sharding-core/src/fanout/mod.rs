@@ -15,7 +15,9 @@ use diesel::query_dsl::methods::LimitDsl;
 
 pub(crate) use exec::{Parallelism, RunOptions};
 pub use id::{AllCandidates, FindAnywhereDsl, IdChooser};
-pub use keyset::{AfterKeyQuery, FirstPageQuery, Keyset};
+pub use keyset::{
+    AfterKeyDescQuery, AfterKeyQuery, FirstPageDescQuery, FirstPageQuery, Keyset, KeysetDesc,
+};
 pub use merge::Summable;
 pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
@@ -605,12 +607,7 @@ impl<Q, P: FailurePolicy, F> MergeBy<Q, P, F> {
     /// Keeps at most `limit` rows of the merged list. Each shard is asked for
     /// `offset + limit` rows, so memory stays within shards × (offset + limit) rows.
     pub fn limit(self, limit: u32) -> Merged<Q, P, F> {
-        Merged {
-            fan_out: self.fan_out,
-            key: self.key,
-            offset: 0,
-            limit,
-        }
+        Merged::first(self.fan_out, self.key, limit, false)
     }
 }
 
@@ -622,16 +619,20 @@ pub struct Merged<Q, P, F> {
     key: F,
     offset: u32,
     limit: u32,
+    /// Whether each shard's rows come greatest key first (a descending keyset).
+    descending: bool,
 }
 
 impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
-    /// The first `limit` rows of `fan_out`'s rows merged by `key`.
-    fn first(fan_out: FanOut<Q, P>, key: F, limit: u32) -> Self {
+    /// The first `limit` rows of `fan_out`'s rows merged by `key`, least key first or,
+    /// `descending`, greatest first.
+    fn first(fan_out: FanOut<Q, P>, key: F, limit: u32, descending: bool) -> Self {
         Merged {
             fan_out,
             key,
             offset: 0,
             limit,
+            descending,
         }
     }
 
@@ -659,7 +660,13 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
             .per_shard_limits()
             .map_query(|q| q.limit(window));
         let (oks, failures) = fan_out.run_rows(&mut access)?;
-        let merged = merge::k_way_merge(oks, &self.key, self.offset as usize, self.limit as usize)?;
+        let (offset, limit) = (self.offset as usize, self.limit as usize);
+        let merged = if self.descending {
+            let key = &self.key;
+            merge::k_way_merge(oks, &|row: &U| std::cmp::Reverse(key(row)), offset, limit)?
+        } else {
+            merge::k_way_merge(oks, &self.key, offset, limit)?
+        };
         P::finish(merged, failures)
     }
 }
