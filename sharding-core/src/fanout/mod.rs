@@ -663,7 +663,7 @@ impl<Q, P: FailurePolicy, F> Merged<Q, P, F> {
         let (offset, limit) = (self.offset as usize, self.limit as usize);
         let merged = if self.descending {
             let key = &self.key;
-            merge::k_way_merge(oks, &|row: &U| std::cmp::Reverse(key(row)), offset, limit)?
+            merge::k_way_merge(oks, |row: &U| std::cmp::Reverse(key(row)), offset, limit)?
         } else {
             merge::k_way_merge(oks, &self.key, offset, limit)?
         };
