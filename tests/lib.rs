@@ -39,6 +39,9 @@ macro_rules! suite {
         #[path = "suite/derive.rs"]
         mod derive;
         #[allow(clippy::duplicate_mod)]
+        #[path = "suite/diesel_style.rs"]
+        mod diesel_style;
+        #[allow(clippy::duplicate_mod)]
         #[path = "suite/errors.rs"]
         mod errors;
         #[allow(clippy::duplicate_mod)]

@@ -106,6 +106,17 @@ macro_rules! forward_query_dsl {
             }
         }
 
+        impl<'a, Q $(, $extra)*, DB> diesel::query_dsl::methods::BoxedDsl<'a, DB>
+            for $wrapper<Q $(, $extra)*>
+        where
+            Q: diesel::query_dsl::methods::BoxedDsl<'a, DB>,
+        {
+            type Output = $wrapper<Q::Output $(, $extra)*>;
+            fn internal_into_boxed(self) -> Self::Output {
+                self.map_query(|q| q.internal_into_boxed())
+            }
+        }
+
         impl<Q $(, $extra)*, PK> diesel::query_dsl::methods::FindDsl<PK> for $wrapper<Q $(, $extra)*>
         where
             Q: diesel::query_dsl::methods::FindDsl<PK>,
