@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use diesel_sharding::{
     FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router, RoutingKey, ShardId,
-    ShardKey, ShardKeyed,
+    ShardKey, ShardedModel,
 };
 
 const KEYS: i64 = 4_096;
@@ -80,7 +80,7 @@ fn route(c: &mut Criterion) {
 
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, note -> Text, } }
 
-#[derive(diesel::Insertable, diesel_sharding::Sharded)]
+#[derive(diesel::Insertable, diesel_sharding::ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer_id)]
 struct Order {

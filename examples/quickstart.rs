@@ -35,7 +35,7 @@ diesel::table! {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug)]
+#[derive(Queryable, Selectable, Insertable, ShardedModel, Debug)]
 #[diesel(table_name = customers)]
 struct Customer {
     #[shard_key]
@@ -45,7 +45,7 @@ struct Customer {
 }
 
 /// Orders live on their customer's shard: the key is `customer_id`.
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug)]
+#[derive(Queryable, Selectable, Insertable, ShardedModel, Debug)]
 #[diesel(table_name = orders, treat_none_as_default_value = false)]
 #[sharded(key = customer_id)]
 struct Order {

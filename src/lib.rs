@@ -4,7 +4,7 @@
 //!
 //! * [`ShardedPool`] wraps one r2d2 pool per shard and a [`Router`] that decides which
 //!   shard owns a key ([`HashRouter`] by default; also modulo, range, lookup, closure).
-//! * [`#[derive(Sharded)]`](derive@Sharded) on a Diesel model names its shard key, so
+//! * [`#[derive(ShardedModel)]`](derive@ShardedModel) on a Diesel model names its shard key, so
 //!   [`insert`](ShardedPool::insert) and [`insert_all`](ShardedPool::insert_all) route
 //!   rows by themselves and [`for_key`](KeyRoutingDsl::for_key) routes queries.
 //! * [`set_shard`](ShardPinDsl::set_shard) pins any query to a shard;
@@ -29,7 +29,7 @@
 //!     orders (id) { id -> BigInt, customer_id -> BigInt, amount_cents -> BigInt, }
 //! }
 //!
-//! #[derive(Queryable, Selectable, Insertable, Sharded, Debug, PartialEq)]
+//! #[derive(Queryable, Selectable, Insertable, ShardedModel, Debug, PartialEq)]
 //! #[diesel(table_name = orders, treat_none_as_default_value = false)]
 //! #[sharded(key = customer_id)]
 //! struct Order { id: i64, customer_id: i64, amount_cents: i64 }
@@ -88,7 +88,7 @@ pub use sharding_core::*;
 
 /// Derives the shard-key plumbing for a Diesel model.
 ///
-/// Implements [`ShardKeyed`] for the struct (so it can be
+/// Implements [`ShardedModel`] for the struct (so it can be
 /// [inserted](ShardedPool::insert) by key) and [`ShardedTable`] for its table (so
 /// queries can be [routed](KeyRoutingDsl::for_key) by key).
 ///
@@ -96,9 +96,9 @@ pub use sharding_core::*;
 ///
 /// ```
 /// # use diesel::prelude::*;
-/// # use diesel_sharding::Sharded;
+/// # use diesel_sharding::ShardedModel;
 /// # diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
-/// #[derive(Insertable, Sharded)]
+/// #[derive(Insertable, ShardedModel)]
 /// #[diesel(table_name = orders)]
 /// #[sharded(key = customer_id)]
 /// struct Order { id: i64, customer_id: i64 }
@@ -108,9 +108,9 @@ pub use sharding_core::*;
 ///
 /// ```
 /// # use diesel::prelude::*;
-/// # use diesel_sharding::Sharded;
+/// # use diesel_sharding::ShardedModel;
 /// # diesel::table! { customers (id) { id -> BigInt, name -> Text, } }
-/// #[derive(Insertable, Sharded)]
+/// #[derive(Insertable, ShardedModel)]
 /// #[diesel(table_name = customers)]
 /// struct Customer {
 ///     #[shard_key]
@@ -126,13 +126,13 @@ pub use sharding_core::*;
 /// | `key = field` | the shard-key field (or put `#[shard_key]` on it) |
 /// | `table = path` | the Diesel table module; defaults to `#[diesel(table_name = ...)]`, else the snake-case plural of the struct name, as Diesel does |
 /// | `crate = path` | where the runtime lives; defaults to `::diesel_sharding` |
-/// | `skip_table_impl` | for a second model of the same table: implement `ShardKeyed` only, as the first model already implements `ShardedTable` for the table |
+/// | `skip_table_impl` | for a second model of the same table: implement `ShardedModel` only, as the first model already implements `ShardedTable` for the table |
 /// | `encoded_id` | the primary key is an id made by [`ShardEncodedIds`]: [`find_anywhere`](FindAnywhereDsl::find_anywhere) reads the shard from the id (the pool needs [`encoded_ids`](ShardedPoolBuilder::encoded_ids)) |
 ///
 /// The key column is the field's `#[diesel(column_name = ...)]`, else the field's name.
 /// Mistakes (no key, two keys, a key that is not a field, an unknown option, a tuple
 /// struct, an enum) are compile errors pointing at the offending token.
-pub use sharding_derive::Sharded;
+pub use sharding_derive::ShardedModel;
 
 /// Everything a sharded application usually needs, for `use diesel_sharding::prelude::*`.
 pub mod prelude {
@@ -140,5 +140,5 @@ pub mod prelude {
         Error as ShardingError, FindAnywhereDsl, KeyRoutingDsl, OptionalExtension as _, ShardId,
         ShardPinDsl, Sharded, ShardedConnection, ShardedPool, StatementRoutingDsl,
     };
-    pub use sharding_derive::Sharded;
+    pub use sharding_derive::ShardedModel;
 }

@@ -1,8 +1,8 @@
-//! What `#[derive(Sharded)]` reads, checked at compile time and run time without a
+//! What `#[derive(ShardedModel)]` reads, checked at compile time and run time without a
 //! database: string column names, generic key types.
 
 use diesel::prelude::*;
-use diesel_sharding::{RoutingKey, ShardKey, ShardKeyed, Sharded, ShardedTable};
+use diesel_sharding::{RoutingKey, ShardKey, ShardedModel, ShardedTable};
 
 mod schema {
     diesel::table! { parcels (id) { id -> BigInt, owner_id -> BigInt, } }
@@ -10,7 +10,7 @@ mod schema {
 use schema::parcels;
 
 /// `column_name` in string form names the key column, as the identifier form does.
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = parcels)]
 struct Parcel {
     id: i64,
@@ -20,7 +20,7 @@ struct Parcel {
 }
 
 /// A second model of the table, keyed by the same column under another field name.
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = parcels)]
 #[sharded(key = holder, skip_table_impl)]
 struct NewParcel {
@@ -30,7 +30,7 @@ struct NewParcel {
 }
 
 /// A generic model whose key type is a parameter.
-#[derive(Sharded)]
+#[derive(ShardedModel)]
 #[sharded(table = parcels, skip_table_impl)]
 struct Tagged<K> {
     #[shard_key]

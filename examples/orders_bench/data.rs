@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::{customers, orders};
 
-#[derive(Queryable, Selectable, Insertable, diesel_sharding::Sharded, Debug, Clone)]
+#[derive(Queryable, Selectable, Insertable, diesel_sharding::ShardedModel, Debug, Clone)]
 #[diesel(table_name = customers, treat_none_as_default_value = false)]
 pub struct Customer {
     #[shard_key]
@@ -13,7 +13,7 @@ pub struct Customer {
     pub name: String,
 }
 
-#[derive(Queryable, Selectable, Insertable, diesel_sharding::Sharded, Debug, Clone)]
+#[derive(Queryable, Selectable, Insertable, diesel_sharding::ShardedModel, Debug, Clone)]
 #[diesel(table_name = orders, treat_none_as_default_value = false)]
 #[sharded(key = customer_id)]
 pub struct Order {

@@ -24,7 +24,7 @@ use crate::insert_batch::{in_batch_transaction, CommitGate, InsertBatch};
 use crate::model::TableOf;
 use crate::pool::{hand_out, ShardPooledConnection};
 use crate::{
-    Error, Result, ShardBackend, ShardId, ShardKey, ShardKeyed, ShardedPool, TransactionError,
+    Error, Result, ShardBackend, ShardId, ShardKey, ShardedModel, ShardedPool, TransactionError,
 };
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -507,7 +507,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// statement with [`Routed::timeout`](crate::Routed::timeout) does.
     pub fn insert<Row>(&mut self, row: Row) -> Result<usize>
     where
-        Row: ShardKeyed + Insertable<TableOf<Row>>,
+        Row: ShardedModel + Insertable<TableOf<Row>>,
         InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn> + QueryFragment<Conn::Backend>,
         OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {

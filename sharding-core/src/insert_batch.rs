@@ -11,11 +11,11 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::QueryResult;
 
 use crate::model::TableOf;
-use crate::{Result, ShardBackend, ShardKeyed};
+use crate::{Result, ShardBackend, ShardedModel};
 
 /// Rows that [`insert_all`](crate::ShardedPool::insert_all) can write in batches on
-/// `Conn`: any [`Insertable`] model (or reference to one) with a [`ShardKeyed`] impl
-/// (which `#[derive(Sharded)]` writes), on every built-in backend.
+/// `Conn`: any [`Insertable`] model (or reference to one) with a [`ShardedModel`] impl
+/// (which `#[derive(ShardedModel)]` writes), on every built-in backend.
 ///
 /// Implemented for you; you meet it only in error messages. Under a deadline a shard's
 /// batch is collected into owned statements that run on a worker: multi-row `INSERT`s
@@ -25,7 +25,7 @@ use crate::{Result, ShardBackend, ShardKeyed};
 /// ```
 /// use diesel::prelude::*;
 /// use diesel::SqliteConnection;
-/// use sharding_core::{InsertBatch, ShardKeyed, ShardedTable};
+/// use sharding_core::{InsertBatch, ShardedModel, ShardedTable};
 ///
 /// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 /// impl ShardedTable for orders::table {
@@ -36,7 +36,7 @@ use crate::{Result, ShardBackend, ShardKeyed};
 /// #[derive(Insertable)]
 /// #[diesel(table_name = orders)]
 /// struct NewOrder { id: i64, customer_id: i64 }
-/// impl ShardKeyed for NewOrder {
+/// impl ShardedModel for NewOrder {
 ///     type Table = orders::table;
 ///     type Key = i64;
 ///     fn shard_key(&self) -> &i64 { &self.customer_id }
@@ -49,10 +49,10 @@ use crate::{Result, ShardBackend, ShardKeyed};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be written by `insert_all` on `{Conn}`",
     label = "not an `Insertable` row with a shard key",
-    note = "derive `Insertable` (with `#[diesel(table_name = ...)]`) and `Sharded` on the row \
+    note = "derive `Insertable` (with `#[diesel(table_name = ...)]`) and `ShardedModel` on the row \
             type, so that `insert_into(table).values(rows)` compiles for it and its key routes it"
 )]
-pub trait InsertBatch<Conn: ShardBackend>: ShardKeyed + Sized {
+pub trait InsertBatch<Conn: ShardBackend>: ShardedModel + Sized {
     /// Writes `rows` on `conn` as multi-row `INSERT`s of at most `batch` rows each, as
     /// Diesel does; the caller holds the transaction.
     #[doc(hidden)]
@@ -75,7 +75,7 @@ fn chunks<Row, R>(
     mut each: impl FnMut(InsertStatement<TableOf<Row>, BatchValues<Row>>) -> R,
 ) -> impl Iterator<Item = R>
 where
-    Row: ShardKeyed,
+    Row: ShardedModel,
     Vec<Row>: Insertable<TableOf<Row>>,
 {
     let mut rows = rows.into_iter().peekable();
@@ -94,7 +94,7 @@ type BatchValues<Row> = <Vec<Row> as Insertable<TableOf<Row>>>::Values;
 fn write_chunks<Conn, Row>(rows: Vec<Row>, batch: usize, conn: &mut Conn) -> QueryResult<usize>
 where
     Conn: Connection,
-    Row: ShardKeyed,
+    Row: ShardedModel,
     Vec<Row>: Insertable<TableOf<Row>>,
     InsertStatement<TableOf<Row>, BatchValues<Row>>: ExecuteDsl<Conn>,
 {
@@ -109,7 +109,7 @@ where
 fn visit_chunks<DB, Row>(rows: Vec<Row>, batch: usize, visit: &mut Visit<'_, DB>) -> Result<()>
 where
     DB: diesel::backend::Backend,
-    Row: ShardKeyed,
+    Row: ShardedModel,
     Vec<Row>: Insertable<TableOf<Row>>,
     InsertStatement<TableOf<Row>, BatchValues<Row>>: QueryFragment<DB>,
 {
@@ -119,7 +119,7 @@ where
 #[cfg(feature = "postgres")]
 impl<Row> InsertBatch<diesel::PgConnection> for Row
 where
-    Row: ShardKeyed,
+    Row: ShardedModel,
     Vec<Row>: Insertable<TableOf<Row>>,
     InsertStatement<TableOf<Row>, BatchValues<Row>>:
         ExecuteDsl<diesel::PgConnection> + QueryFragment<diesel::pg::Pg>,
@@ -136,7 +136,7 @@ where
 #[cfg(feature = "mysql")]
 impl<Row> InsertBatch<diesel::MysqlConnection> for Row
 where
-    Row: ShardKeyed,
+    Row: ShardedModel,
     Vec<Row>: Insertable<TableOf<Row>>,
     InsertStatement<TableOf<Row>, BatchValues<Row>>:
         ExecuteDsl<diesel::MysqlConnection> + QueryFragment<diesel::mysql::Mysql>,
@@ -161,7 +161,7 @@ where
 #[cfg(feature = "sqlite")]
 impl<Row> InsertBatch<diesel::SqliteConnection> for Row
 where
-    Row: ShardKeyed + Insertable<TableOf<Row>>,
+    Row: ShardedModel + Insertable<TableOf<Row>>,
     Vec<Row>: Insertable<TableOf<Row>>,
     InsertStatement<TableOf<Row>, BatchValues<Row>>: ExecuteDsl<diesel::SqliteConnection>,
     InsertStatement<TableOf<Row>, <Row as Insertable<TableOf<Row>>>::Values>:

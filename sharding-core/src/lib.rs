@@ -7,7 +7,7 @@
 //! routes to ([`ShardedPool::insert`], [`ShardedPool::insert_all`]).
 //!
 //! Most users depend on the `diesel-sharding` facade crate, which re-exports this crate
-//! and the `#[derive(Sharded)]` macro.
+//! and the `#[derive(ShardedModel)]` macro.
 //!
 //! # Features
 //!
@@ -159,7 +159,7 @@ pub use ids::{
 pub use insert_batch::InsertBatch;
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
-pub use model::{ShardKeyed, ShardedTable, TableOf};
+pub use model::{ShardedModel, ShardedTable, TableOf};
 pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
 pub use query::{
     KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
@@ -172,7 +172,7 @@ pub use router::{
 pub use shard_id::ShardId;
 pub use sharded::Sharded;
 
-/// Items the `#[derive(Sharded)]` expansion refers to. Not public API.
+/// Items the `#[derive(ShardedModel)]` expansion refers to. Not public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::executor::dispatch::Job;

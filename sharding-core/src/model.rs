@@ -1,4 +1,4 @@
-//! The traits `#[derive(Sharded)]` implements: which column is a table's shard key, and
+//! The traits `#[derive(ShardedModel)]` implements: which column is a table's shard key, and
 //! how to read the key of a row.
 
 use diesel::associations::HasTable;
@@ -8,7 +8,7 @@ use crate::ShardKey;
 
 /// A Diesel table split across shards by one key column.
 ///
-/// `#[derive(Sharded)]` implements it for the model's table. By hand:
+/// `#[derive(ShardedModel)]` implements it for the model's table. By hand:
 ///
 /// ```
 /// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
@@ -21,7 +21,7 @@ use crate::ShardKey;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a sharded table: no shard-key column is declared for it",
     label = "no `ShardedTable` impl",
-    note = "`#[derive(Sharded)]` on a model of the table declares it; or implement \
+    note = "`#[derive(ShardedModel)]` on a model of the table declares it; or implement \
             `ShardedTable` naming the key column; to run on a shard you name, use \
             `.set_shard(id)` instead of routing by key"
 )]
@@ -41,7 +41,7 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
 
 /// A row type (a Diesel model) that knows its shard key.
 ///
-/// `#[derive(Sharded)]` implements it. By hand:
+/// `#[derive(ShardedModel)]` implements it. By hand:
 ///
 /// ```
 /// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
@@ -52,7 +52,7 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
 ///
 /// struct NewOrder { id: i64, customer_id: i64 }
 ///
-/// impl sharding_core::ShardKeyed for NewOrder {
+/// impl sharding_core::ShardedModel for NewOrder {
 ///     type Table = orders::table;
 ///     type Key = i64;
 ///     fn shard_key(&self) -> &i64 { &self.customer_id }
@@ -60,11 +60,11 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no shard key, so it cannot be routed to a shard",
-    label = "no `ShardKeyed` impl",
-    note = "derive it: `#[derive(Sharded)]` with `#[sharded(key = field)]` (or `#[shard_key]` \
-            on the field) beside `#[derive(Insertable)]`; or implement `ShardKeyed`"
+    label = "no `ShardedModel` impl",
+    note = "derive it: `#[derive(ShardedModel)]` with `#[sharded(key = field)]` (or `#[shard_key]` \
+            on the field) beside `#[derive(Insertable)]`; or implement `ShardedModel`"
 )]
-pub trait ShardKeyed {
+pub trait ShardedModel {
     /// The table the row belongs to.
     type Table: ShardedTable;
     /// The Rust type of the key field.
@@ -74,7 +74,7 @@ pub trait ShardKeyed {
     fn shard_key(&self) -> &Self::Key;
 }
 
-impl<M: ShardKeyed + ?Sized> ShardKeyed for &M {
+impl<M: ShardedModel + ?Sized> ShardedModel for &M {
     type Table = M::Table;
     type Key = M::Key;
 
@@ -83,5 +83,5 @@ impl<M: ShardKeyed + ?Sized> ShardKeyed for &M {
     }
 }
 
-/// The table of a [`ShardKeyed`] row type.
-pub type TableOf<Row> = <Row as ShardKeyed>::Table;
+/// The table of a [`ShardedModel`] row type.
+pub type TableOf<Row> = <Row as ShardedModel>::Table;

@@ -23,7 +23,7 @@ use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
     Error, IdChooser, IdLayout, MigrationReport, OwnedQuery, Result, Router, RoutingKey,
-    ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardKeyed, ShardedConnection,
+    ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardedConnection, ShardedModel,
     ShardedPoolBuilder, TableOf, TransactionError,
 };
 
@@ -620,7 +620,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// See [`ShardedConnection::insert`].
     pub fn insert<Row>(&self, row: Row) -> Result<usize>
     where
-        Row: ShardKeyed + Insertable<TableOf<Row>>,
+        Row: ShardedModel + Insertable<TableOf<Row>>,
         InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn> + QueryFragment<Conn::Backend>,
         OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {

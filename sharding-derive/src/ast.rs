@@ -56,38 +56,37 @@ impl<'a> Model<'a> {
     /// and still emit impls for what was understood (no cascade of "trait not
     /// implemented" errors behind one typo).
     pub(crate) fn from_input(input: &'a DeriveInput) -> syn::Result<(Self, Errors)> {
-        let named =
-            match &input.data {
-                Data::Struct(data) => {
-                    match &data.fields {
-                        Fields::Named(named) => named,
-                        Fields::Unnamed(fields) => return Err(syn::Error::new(
-                            fields.span(),
-                            "#[derive(Sharded)] needs a struct with named fields: a tuple struct \
+        let named = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => named,
+                Fields::Unnamed(fields) => {
+                    return Err(syn::Error::new(
+                        fields.span(),
+                        "#[derive(ShardedModel)] needs a struct with named fields: a tuple struct \
                          has no field name for the shard key; name the fields",
-                        )),
-                        Fields::Unit => return Err(syn::Error::new(
-                            input.ident.span(),
-                            "#[derive(Sharded)] needs a struct with named fields, one of them the \
+                    ))
+                }
+                Fields::Unit => return Err(syn::Error::new(
+                    input.ident.span(),
+                    "#[derive(ShardedModel)] needs a struct with named fields, one of them the \
                          shard key; a unit struct has none",
-                        )),
-                    }
-                }
-                Data::Enum(data) => {
-                    return Err(syn::Error::new(
-                        data.enum_token.span,
-                        "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
+                )),
+            },
+            Data::Enum(data) => {
+                return Err(syn::Error::new(
+                    data.enum_token.span,
+                    "#[derive(ShardedModel)] works on structs only: a Diesel model is a struct \
                      with one field per column",
-                    ))
-                }
-                Data::Union(data) => {
-                    return Err(syn::Error::new(
-                        data.union_token.span,
-                        "#[derive(Sharded)] works on structs only: a Diesel model is a struct \
+                ))
+            }
+            Data::Union(data) => {
+                return Err(syn::Error::new(
+                    data.union_token.span,
+                    "#[derive(ShardedModel)] works on structs only: a Diesel model is a struct \
                      with one field per column",
-                    ))
-                }
-            };
+                ))
+            }
+        };
 
         let mut errors = Errors::default();
         let mut model = Model {

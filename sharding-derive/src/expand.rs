@@ -1,4 +1,4 @@
-//! Code generation: the `ShardKeyed` and `ShardedTable` impls.
+//! Code generation: the `ShardedModel` and `ShardedTable` impls.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -103,7 +103,7 @@ pub(crate) fn derive(model: &Model<'_>) -> TokenStream {
     quote! {
         const _: () = {
             #[automatically_derived]
-            impl #impl_generics #krate::ShardKeyed for #ident #ty_generics #where_clause {
+            impl #impl_generics #krate::ShardedModel for #ident #ty_generics #where_clause {
                 type Table = #table::table;
                 type Key = #key_ty;
 

@@ -1,4 +1,4 @@
-//! `#[derive(Sharded)]` for [diesel-sharding](https://docs.rs/diesel-sharding).
+//! `#[derive(ShardedModel)]` for [diesel-sharding](https://docs.rs/diesel-sharding).
 //!
 //! Use it through the `diesel-sharding` crate, which re-exports it and documents the
 //! attribute. The macro is split into phases, one file each: `ast` reads the input
@@ -11,7 +11,7 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-/// Implements `ShardKeyed` for a Diesel model and `ShardedTable` for its table.
+/// Implements `ShardedModel` for a Diesel model and `ShardedTable` for its table.
 ///
 /// Name the shard key on the struct, `#[sharded(key = customer_id)]`, or on the field,
 /// `#[shard_key]`. Other options of `#[sharded(...)]`: `table = path` (defaults to the
@@ -19,7 +19,7 @@ use proc_macro::TokenStream;
 /// `::diesel_sharding`), `skip_table_impl` for a second model of a table whose
 /// `ShardedTable` impl another model already derives, and `encoded_id` when the primary
 /// key is a shard-encoding id.
-#[proc_macro_derive(Sharded, attributes(sharded, shard_key))]
+#[proc_macro_derive(ShardedModel, attributes(sharded, shard_key))]
 pub fn derive_sharded(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     let (model, mut errors) = match ast::Model::from_input(&input) {

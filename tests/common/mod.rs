@@ -53,7 +53,9 @@ pub mod schema {
 
 pub use schema::{customers, events, notes, orders};
 
-#[derive(Queryable, Selectable, Insertable, Identifiable, Sharded, Debug, Clone, PartialEq)]
+#[derive(
+    Queryable, Selectable, Insertable, Identifiable, ShardedModel, Debug, Clone, PartialEq,
+)]
 #[diesel(table_name = customers)]
 pub struct Customer {
     #[shard_key]
@@ -63,7 +65,15 @@ pub struct Customer {
 }
 
 #[derive(
-    Queryable, Selectable, Insertable, Identifiable, Associations, Sharded, Debug, Clone, PartialEq,
+    Queryable,
+    Selectable,
+    Insertable,
+    Identifiable,
+    Associations,
+    ShardedModel,
+    Debug,
+    Clone,
+    PartialEq,
 )]
 #[diesel(table_name = orders, treat_none_as_default_value = false)]
 #[diesel(belongs_to(Customer))]
@@ -75,7 +85,7 @@ pub struct Order {
     pub note: String,
 }
 
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[derive(Queryable, Selectable, Insertable, ShardedModel, Debug, Clone, PartialEq)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
 #[sharded(key = tenant)]
 pub struct Event {
@@ -85,7 +95,7 @@ pub struct Event {
 }
 
 /// A row whose id was made by `ShardEncodedIds` for its customer's shard.
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[derive(Queryable, Selectable, Insertable, ShardedModel, Debug, Clone, PartialEq)]
 #[diesel(table_name = notes, treat_none_as_default_value = false)]
 #[sharded(key = customer_id, encoded_id)]
 pub struct Note {

@@ -1,13 +1,13 @@
-//! What `#[derive(Sharded)]` generates, used against real shards.
+//! What `#[derive(ShardedModel)]` generates, used against real shards.
 
 use diesel::prelude::*;
-use diesel_sharding::{RoutingKey, ShardKeyed, ShardedTable};
+use diesel_sharding::{RoutingKey, ShardedModel, ShardedTable};
 
 use super::fixture::*;
 use crate::common::*;
 
 /// A field whose column has another name.
-#[derive(Insertable, diesel_sharding::Sharded)]
+#[derive(Insertable, diesel_sharding::ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(skip_table_impl)]
 struct RenamedOrder {
@@ -20,7 +20,7 @@ struct RenamedOrder {
 }
 
 /// A borrowing model, with a lifetime and the runtime crate named explicitly.
-#[derive(Insertable, diesel_sharding::Sharded)]
+#[derive(Insertable, diesel_sharding::ShardedModel)]
 #[diesel(table_name = customers)]
 #[sharded(key = id, skip_table_impl, crate = diesel_sharding)]
 struct NewCustomer<'a> {

@@ -14,7 +14,7 @@ diesel::table! {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable, Sharded, Debug, Clone, PartialEq)]
+#[derive(Queryable, Selectable, Insertable, ShardedModel, Debug, Clone, PartialEq)]
 #[diesel(table_name = accounts)]
 #[sharded(key = tenant)]
 struct Account {

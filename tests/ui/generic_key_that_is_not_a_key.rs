@@ -3,7 +3,7 @@ use diesel_sharding::prelude::*;
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
 // A generic model: the key type is bound to be a shard key.
-#[derive(Sharded)]
+#[derive(ShardedModel)]
 #[sharded(table = orders)]
 struct Order<K> {
     id: i64,
@@ -11,7 +11,7 @@ struct Order<K> {
     customer_id: K,
 }
 
-fn key_of<R: diesel_sharding::ShardKeyed>(_: &R) {}
+fn key_of<R: diesel_sharding::ShardedModel>(_: &R) {}
 
 fn main() {
     key_of(&Order { id: 1, customer_id: 7_i64 }); // fine

@@ -3,7 +3,7 @@ use diesel_sharding::prelude::*;
 
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
-// `Insertable`, but not `Sharded`: the pool cannot tell which shard it belongs on.
+// `Insertable`, but not `ShardedModel`: the pool cannot tell which shard it belongs on.
 #[derive(Insertable)]
 #[diesel(table_name = orders)]
 struct NewOrder {

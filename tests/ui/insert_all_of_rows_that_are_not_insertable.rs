@@ -4,7 +4,7 @@ use diesel_sharding::prelude::*;
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
 // Routable (it has a shard key) but not `Insertable`: `insert_all` cannot write it.
-#[derive(Queryable, Sharded)]
+#[derive(Queryable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer_id)]
 struct Order {

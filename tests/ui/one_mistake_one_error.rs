@@ -5,7 +5,7 @@ diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
 // One typo in the attribute: the typo is reported, and nothing else (the model is still
 // usable by the rest of the code, so no "trait not implemented" errors follow).
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer_id, tabel = orders)]
 struct Order {

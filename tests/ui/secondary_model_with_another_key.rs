@@ -1,9 +1,9 @@
 use diesel::prelude::*;
-use diesel_sharding::Sharded;
+use diesel_sharding::ShardedModel;
 
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, region_id -> BigInt, } }
 
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer_id)]
 struct Order {
@@ -13,7 +13,7 @@ struct Order {
 }
 
 // A second model of the same table must route by the same column.
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = region_id, skip_table_impl)]
 struct NewOrder {

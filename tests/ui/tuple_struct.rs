@@ -1,6 +1,6 @@
-use diesel_sharding::Sharded;
+use diesel_sharding::ShardedModel;
 
-#[derive(Sharded)]
+#[derive(ShardedModel)]
 #[sharded(key = customer_id)]
 struct Order(i64, i64);
 

@@ -1,9 +1,9 @@
 use diesel::prelude::*;
-use diesel_sharding::Sharded;
+use diesel_sharding::ShardedModel;
 
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
-#[derive(Insertable, Sharded)]
+#[derive(Insertable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer)]
 struct Order {

@@ -3,7 +3,7 @@ use diesel_sharding::prelude::*;
 
 diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 
-#[derive(Queryable, Insertable, Sharded)]
+#[derive(Queryable, Insertable, ShardedModel)]
 #[diesel(table_name = orders)]
 #[sharded(key = customer_id)]
 struct Order {

@@ -17,7 +17,7 @@ use crate::executor::{self, Job};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
     CanExecute, CanLoad, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey,
-    ShardKeyed, ShardedPool, ShardedTable,
+    ShardedModel, ShardedPool, ShardedTable,
 };
 
 /// Where a [`Routed`] query runs.
@@ -269,7 +269,7 @@ pub type KeyColumnOf<Q> = <<Q as HasTable>::Table as ShardedTable>::KeyColumn;
 /// Routes queries on a sharded table (and `SELECT`s built from one) by shard key.
 ///
 /// Implemented for every Diesel table that implements [`ShardedTable`] (which
-/// `#[derive(Sharded)]` does) and every single-table `SELECT` built on one. For `UPDATE`
+/// `#[derive(ShardedModel)]` does) and every single-table `SELECT` built on one. For `UPDATE`
 /// and `DELETE` statements see [`StatementRoutingDsl`].
 ///
 /// The key is type-checked against the key column's SQL type: passing a `String` for a
@@ -380,7 +380,7 @@ pub trait ShardPinDsl: Sized + QueryId {
     /// from the parent's shard only, and for children whose table has no shard-key column
     /// (SQLAlchemy's weather/report pattern), written there too:
     /// `diesel::insert_into(reports::table).values(&report).on_shard_of(&location).execute(&pool)`.
-    fn on_shard_of<Row: ShardKeyed + ?Sized>(self, row: &Row) -> Routed<Self> {
+    fn on_shard_of<Row: ShardedModel + ?Sized>(self, row: &Row) -> Routed<Self> {
         let target = match row.shard_key().routing_key() {
             Some(key) => Target::Key(key.to_owned_key()),
             None => Target::MissingKey,
