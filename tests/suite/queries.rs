@@ -1,5 +1,6 @@
 //! Routed, multi-key, pinned and all-shard queries.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
 use diesel_sharding::{Error, OptionalExtension, RoutingKey};
@@ -121,6 +122,47 @@ fn for_keys_gives_each_shard_only_its_keys_and_tags_rows() {
         .load(&shards.pool)
         .unwrap();
     assert!(none.is_empty());
+}
+
+/// `for_keys` fails fast by default; `allow_partial()` returns the healthy shards' rows
+/// with the failing shard named, as a fan-out does.
+#[test]
+fn for_keys_allows_a_partial_result_when_asked() {
+    let shards = seeded();
+    let keys = [7_i64, 8, 9, 10];
+    let broken = shards.expected_shard(RoutingKey::Int(7));
+    shards.direct(broken.as_str()).batch_execute("DROP TABLE orders").unwrap();
+    let err = orders::table
+        .for_keys(keys)
+        .select(orders::id)
+        .load::<i64>(&shards.pool)
+        .unwrap_err();
+    assert!(matches!(&err, Error::FanOut { failures } if failures.len() == 1 && failures[0].shard == broken), "{err}");
+    let (rows, failures) = orders::table
+        .for_keys(keys)
+        .select(orders::id)
+        .allow_partial()
+        .load::<i64>(&shards.pool)
+        .unwrap()
+        .into_parts();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].shard, broken);
+    let healthy: Vec<i64> = keys
+        .iter()
+        .filter(|k| shards.expected_shard(RoutingKey::Int((**k).into())) != broken)
+        .flat_map(|c| (1..=5).map(move |i| c * 100 + i))
+        .collect();
+    let mut got: Vec<i64> = rows.into_iter().map(Sharded::into_inner).collect();
+    got.sort_unstable();
+    assert_eq!(got, healthy, "every healthy owning shard's rows");
+    let (updated, failures) = diesel::update(orders::table)
+        .set(orders::note.eq("partial"))
+        .for_keys(keys)
+        .allow_partial()
+        .execute(&shards.pool)
+        .unwrap()
+        .into_parts();
+    assert_eq!((updated, failures.len()), (healthy.len(), 1));
 }
 
 /// `for_keys(..).limit(n)` would give n rows per shard: refused before anything runs,

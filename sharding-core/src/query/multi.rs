@@ -1,5 +1,6 @@
 //! Several-shard queries by key: [`MultiRouted`].
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use diesel::dsl::Filter;
@@ -7,9 +8,11 @@ use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
 use super::KeyPredicates;
+use crate::error::ShardFailure;
 use crate::executor::{self, Job};
 use crate::fanout::exec::{split_results, RunOptions};
 use crate::fanout::limits::top_level_limit;
+use crate::fanout::{AllowPartial, FailFast, FailurePolicy};
 use crate::{
     CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded,
     ShardedPool,
@@ -19,13 +22,14 @@ use crate::{
 /// shard's keys. Made by [`for_keys`](crate::KeyRoutingDsl::for_keys).
 #[derive(Debug, Clone)]
 #[must_use = "a routed query does nothing until it is run with `.load(&pool)` or `.execute(&pool)`"]
-pub struct MultiRouted<Q, Col, K> {
+pub struct MultiRouted<Q, Col, K, P = FailFast> {
     query: Q,
     column: Col,
     keys: Vec<K>,
     timeout: Option<Duration>,
     /// Whether `load` accepts a query with its own `LIMIT`/`OFFSET` (one per shard).
     per_shard_limits: bool,
+    _policy: PhantomData<fn() -> P>,
 }
 
 impl<Q, Col, K> MultiRouted<Q, Col, K> {
@@ -36,6 +40,24 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
             keys,
             timeout: None,
             per_shard_limits: false,
+            _policy: PhantomData,
+        }
+    }
+}
+
+impl<Q, Col, K, P> MultiRouted<Q, Col, K, P> {
+    /// Returns the healthy shards' rows with the failures, instead of failing the whole
+    /// call when a shard fails: the result is a [`PartialResult`](crate::PartialResult),
+    /// as with [`FanOut::allow_partial`](crate::FanOut::allow_partial). Every owning shard
+    /// runs, up to the deadline.
+    pub fn allow_partial(self) -> MultiRouted<Q, Col, K, AllowPartial> {
+        MultiRouted {
+            query: self.query,
+            column: self.column,
+            keys: self.keys,
+            timeout: self.timeout,
+            per_shard_limits: self.per_shard_limits,
+            _policy: PhantomData,
         }
     }
 
@@ -55,18 +77,19 @@ impl<Q, Col, K> MultiRouted<Q, Col, K> {
         self
     }
 
-    fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> MultiRouted<Q2, Col, K> {
+    fn map_query<Q2>(self, f: impl FnOnce(Q) -> Q2) -> MultiRouted<Q2, Col, K, P> {
         MultiRouted {
             query: f(self.query),
             column: self.column,
             keys: self.keys,
             timeout: self.timeout,
             per_shard_limits: self.per_shard_limits,
+            _policy: PhantomData,
         }
     }
 }
 
-impl<Q, Col, K, P> MultiRouted<Q, Col, K>
+impl<Q, Col, K, Pol: FailurePolicy, P> MultiRouted<Q, Col, K, Pol>
 where
     Q: Clone + FilterDsl<P>,
     Col: KeyPredicates<K, In = P> + Copy,
@@ -92,101 +115,118 @@ where
     }
 
     /// Runs the query, in parallel, on each shard that owns some of the keys; rows come
-    /// back in shard order, each tagged with its shard. Any failing shard fails the call
-    /// with [`Error::FanOut`] naming it.
+    /// back in shard order, each tagged with its shard. A failing shard fails the call with
+    /// [`Error::FanOut`] naming it, unless the call [allows a partial
+    /// result](Self::allow_partial).
     pub fn load<U: Send + 'static>(
         self,
         access: impl CanLoad<Filter<Q, P>, U>,
-    ) -> Result<Vec<Sharded<U>>> {
+    ) -> Result<Pol::Output<Vec<Sharded<U>>>> {
         self.load_via(access)
     }
 
     fn load_via<U: Send + 'static, A: CanLoad<Filter<Q, P>, U>>(
         self,
         mut access: A,
-    ) -> Result<Vec<Sharded<U>>> {
+    ) -> Result<Pol::Output<Vec<Sharded<U>>>> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
-        let mut jobs = Vec::new();
         let per_shard_limits = self.per_shard_limits;
+        let mut jobs = Vec::new();
+        let mut failed = Vec::new();
         for (index, query) in self.per_shard(&pool)? {
             let query = A::prepare(query);
-            if !per_shard_limits && jobs.is_empty() {
+            if !per_shard_limits && jobs.is_empty() && failed.is_empty() {
                 if let Some(clause) = A::sql(&query).as_deref().and_then(top_level_limit) {
                     return Err(Error::PerShardLimit { clause });
                 }
             }
-            let owned = A::collect(&pool, index, &query, timeout)?;
-            jobs.push((index, A::load_job(owned)));
+            match A::collect(&pool, index, &query, timeout) {
+                Ok(owned) => jobs.push((index, A::load_job(owned))),
+                Err(error) => failed.push((index, Err(error))),
+            }
         }
-        let per_shard = run_all(&mut access, jobs, timeout, executor::rows_of_vec)?;
-        Ok(per_shard
+        let (oks, failures) =
+            run_all::<_, Pol, _>(&mut access, jobs, failed, timeout, executor::rows_of_vec);
+        let rows = oks
             .into_iter()
             .flat_map(|(shard, rows)| {
                 rows.into_iter()
                     .map(move |row| Sharded::new(shard.clone(), row))
             })
-            .collect())
+            .collect();
+        Pol::finish(rows, failures)
     }
 
     /// Runs an `UPDATE` or `DELETE`, in parallel, on each shard that owns some of the
     /// keys and returns the total number of rows affected. Each shard's statement commits
     /// on its own.
-    pub fn execute(self, access: impl CanExecute<Filter<Q, P>>) -> Result<usize> {
-        Ok(self.execute_per_shard(access)?.iter().map(|n| **n).sum())
+    pub fn execute(self, access: impl CanExecute<Filter<Q, P>>) -> Result<Pol::Output<usize>> {
+        let (oks, failures) = self.execute_via(access)?;
+        Pol::finish(oks.iter().map(|(_, n)| n).sum(), failures)
     }
 
     /// Like [`execute`](Self::execute), with the count of each shard that ran.
     pub fn execute_per_shard(
         self,
         access: impl CanExecute<Filter<Q, P>>,
-    ) -> Result<Vec<Sharded<usize>>> {
-        self.execute_via(access)
+    ) -> Result<Pol::Output<Vec<Sharded<usize>>>> {
+        let (oks, failures) = self.execute_via(access)?;
+        Pol::finish(
+            oks.into_iter().map(|(s, n)| Sharded::new(s, n)).collect(),
+            failures,
+        )
     }
 
     fn execute_via<A: CanExecute<Filter<Q, P>>>(
         self,
         mut access: A,
-    ) -> Result<Vec<Sharded<usize>>> {
+    ) -> Result<(Vec<(ShardId, usize)>, Vec<ShardFailure>)> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
+        let mut failed = Vec::new();
         for (index, statement) in self.per_shard(&pool)? {
-            let owned = A::collect(&pool, index, &statement, timeout)?;
-            jobs.push((index, A::execute_job(owned)));
+            match A::collect(&pool, index, &statement, timeout) {
+                Ok(owned) => jobs.push((index, A::execute_job(owned))),
+                Err(error) => failed.push((index, Err(error))),
+            }
         }
-        let per_shard = run_all(&mut access, jobs, timeout, executor::rows_affected)?;
-        Ok(per_shard
-            .into_iter()
-            .map(|(s, n)| Sharded::new(s, n))
-            .collect())
+        Ok(run_all::<_, Pol, _>(
+            &mut access,
+            jobs,
+            failed,
+            timeout,
+            executor::rows_affected,
+        ))
     }
 }
 
-/// Runs one job per shard in parallel, under `timeout` (or the pool's default); fails
-/// fast, naming every failing shard.
-fn run_all<A: ShardAccess, R: Send + 'static>(
+/// Runs one job per shard in parallel, under `timeout` (or the pool's default), stopping
+/// at the first failure when the policy fails fast; `failed` holds the shards whose
+/// statement could not even be collected. The successes and the failures, each with
+/// its shard.
+fn run_all<A: ShardAccess, Pol: FailurePolicy, R: Send + 'static>(
     access: &mut A,
     jobs: Vec<(usize, Job<A::Connection, R>)>,
+    mut failed: Vec<(usize, Result<R>)>,
     timeout: Option<Duration>,
     rows: fn(&R) -> Option<usize>,
-) -> Result<Vec<(ShardId, R)>> {
+) -> (Vec<(ShardId, R)>, Vec<ShardFailure>) {
     let pool = access.sharded_pool().clone();
     let options = RunOptions {
         timeout: timeout.or(pool.default_timeout()),
-        stop_on_failure: true,
+        stop_on_failure: Pol::STOP_ON_FAILURE,
         ..RunOptions::default()
     };
-    let results = access.run_jobs(jobs, options, rows);
-    let (oks, failures) = split_results(results, |i| pool.id(i).clone());
-    if failures.is_empty() {
-        Ok(oks
-            .into_iter()
-            .map(|(i, r)| (pool.id(i).clone(), r))
-            .collect())
-    } else {
-        Err(Error::FanOut { failures })
-    }
+    failed.extend(access.run_jobs(jobs, options, rows));
+    failed.sort_by_key(|(index, _)| *index);
+    let (oks, failures) = split_results(failed, |i| pool.id(i).clone());
+    let oks = oks
+        .into_iter()
+        .map(|(i, r)| (pool.id(i).clone(), r))
+        .collect();
+    (oks, failures)
 }
 
-forward_query_dsl!(MultiRouted<Q, Col, K>);
+forward_query_dsl!(MultiRouted<Q, Col, K, Pol>);
