@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// Each healthy shard's result, and the failures.
-type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
+pub(crate) type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
 
 /// Which shards a fan-out runs on.
 #[derive(Debug, Clone)]

@@ -8,14 +8,12 @@ use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
 use super::KeyPredicates;
-use crate::error::ShardFailure;
 use crate::executor::{self, Job};
 use crate::fanout::exec::{split_results, RunOptions};
 use crate::fanout::limits::top_level_limit;
-use crate::fanout::{AllowPartial, FailFast, FailurePolicy};
+use crate::fanout::{AllowPartial, FailFast, FailurePolicy, PerShard};
 use crate::{
-    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, Sharded,
-    ShardedPool,
+    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardKey, Sharded, ShardedPool,
 };
 
 /// A query for several keys, run on each shard that owns some of them with only that
@@ -178,10 +176,7 @@ where
         )
     }
 
-    fn execute_via<A: CanExecute<Filter<Q, P>>>(
-        self,
-        mut access: A,
-    ) -> Result<(Vec<(ShardId, usize)>, Vec<ShardFailure>)> {
+    fn execute_via<A: CanExecute<Filter<Q, P>>>(self, mut access: A) -> Result<PerShard<usize>> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let mut jobs = Vec::new();
@@ -212,7 +207,7 @@ fn run_all<A: ShardAccess, Pol: FailurePolicy, R: Send + 'static>(
     mut failed: Vec<(usize, Result<R>)>,
     timeout: Option<Duration>,
     rows: fn(&R) -> Option<usize>,
-) -> (Vec<(ShardId, R)>, Vec<ShardFailure>) {
+) -> PerShard<R> {
     let pool = access.sharded_pool().clone();
     let options = RunOptions {
         timeout: timeout.or(pool.default_timeout()),
