@@ -8,8 +8,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use diesel_sharding::{
-    FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router, RoutingKey, ShardId,
-    ShardKey, ShardedModel,
+    FnRouter, HashRouter, LookupRouter, ModuloRouter, PgHashRouter, RangeRouter, Router,
+    RoutingKey, ShardId, ShardKey, ShardedModel,
 };
 
 const KEYS: i64 = 4_096;
@@ -33,6 +33,7 @@ fn routers(n: usize) -> Vec<(&'static str, Box<dyn Router>)> {
     }
     vec![
         ("hash", Box::new(HashRouter::new())),
+        ("pg-hash", Box::new(PgHashRouter::new())),
         ("modulo", Box::new(ModuloRouter::new())),
         ("range", Box::new(range)),
         ("lookup", Box::new(lookup)),

@@ -563,3 +563,38 @@ fn router_mistakes_and_missing_shards_are_reported_where_they_are() {
         "{err}"
     );
 }
+
+/// `kind = "pg-hash"` builds a pool that places keys as PostgreSQL's hash partitioning.
+#[test]
+fn a_config_file_can_name_the_pg_hash_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards: String = (0..4)
+        .map(|i| {
+            let path = dir.path().join(format!("s{i}.db"));
+            format!("[[shards]]\nid = \"s{i}\"\nurl = \"{}\"\n", path.display())
+        })
+        .collect();
+    let text = format!("backend = \"sqlite\"\n[router]\nkind = \"pg-hash\"\n{shards}");
+    let config = ShardConfig::from_toml(&text, "pg-hash.toml").unwrap();
+    let pool = config
+        .builder::<diesel::SqliteConnection>()
+        .unwrap()
+        .build()
+        .unwrap();
+    let router = diesel_sharding::PgHashRouter::new();
+    for key in [-3_i64, 0, 1, 99, 123_456_789] {
+        let position = router
+            .remainder(diesel_sharding::RoutingKey::Int(key.into()), 4)
+            .unwrap();
+        assert_eq!(
+            pool.shard_for_key(&key).unwrap().as_str(),
+            format!("s{position}"),
+            "key {key}"
+        );
+    }
+    let err = ShardConfig::from_toml(&text.replace("pg-hash", "pghash"), "typo.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("pg-hash"),
+        "the error lists the kinds: {err}"
+    );
+}

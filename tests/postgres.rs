@@ -17,6 +17,10 @@ mod two_servers;
 #[path = "suite/outage.rs"]
 mod outage;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/pg_hash.rs"]
+mod pg_hash;
+
 #[cfg(feature = "uuid")]
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/uuid_keys.rs"]

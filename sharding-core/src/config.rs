@@ -9,8 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::{
-    Error, HashRouter, IdLayout, LookupRouter, ModuloRouter, RangeRouter, Result, ShardBackend,
-    ShardedPool, ShardedPoolBuilder,
+    Error, HashRouter, IdLayout, LookupRouter, ModuloRouter, PgHashRouter, RangeRouter, Result,
+    ShardBackend, ShardedPool, ShardedPoolBuilder,
 };
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +104,7 @@ struct RawIds {
 /// server_statement_limits = true       # also send deadlines as session statement limits
 ///
 /// [router]                             # optional; default: kind = "hash"
-/// kind = "range"                       # hash | modulo | range | lookup
+/// kind = "range"                       # hash | pg-hash | modulo | range | lookup
 /// ranges = [ { start = 0, end = 1000, shard = "s0" }, { start = 1000, shard = "s1" } ]
 /// # lookup: default = "s0", int_keys = { 42 = "s1" }, text_keys = { acme = "s1" }
 ///
@@ -360,11 +360,11 @@ impl ShardConfig {
         }
         if let Some(router) = &self.raw.router {
             let kind = router.kind.get_ref().as_str();
-            if !matches!(kind, "hash" | "modulo" | "range" | "lookup") {
+            if !matches!(kind, "hash" | "pg-hash" | "modulo" | "range" | "lookup") {
                 return Err(self.error(
                     router.kind.span(),
                     "router.kind",
-                    format!("unknown router `{kind}`: use hash, modulo, range or lookup"),
+                    format!("unknown router `{kind}`: use hash, pg-hash, modulo, range or lookup"),
                 ));
             }
             self.check_router(router, kind, shards)?;
@@ -698,6 +698,7 @@ impl ShardConfig {
         if let Some(router) = &self.raw.router {
             builder = match router.kind.get_ref().as_str() {
                 "modulo" => builder.router(ModuloRouter::new()),
+                "pg-hash" => builder.router(PgHashRouter::new()),
                 "range" => builder.router(
                     router
                         .ranges

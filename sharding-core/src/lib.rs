@@ -167,7 +167,8 @@ pub use query::{
 };
 pub use redact::RedactedError;
 pub use router::{
-    stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, RangeRouter, Router,
+    stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, PgHashRouter, RangeRouter,
+    Router,
 };
 pub use shard_id::ShardId;
 pub use sharded::Sharded;

@@ -12,6 +12,7 @@ mod func;
 mod hash;
 mod lookup;
 mod modulo;
+mod pg_hash;
 mod range;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub use func::FnRouter;
 pub use hash::{stable_hash, HashRouter};
 pub use lookup::LookupRouter;
 pub use modulo::ModuloRouter;
+pub use pg_hash::PgHashRouter;
 pub use range::RangeRouter;
 
 use crate::{Error, Result, RoutingKey, ShardId};
