@@ -162,8 +162,8 @@ pub use migrations::MigrationReport;
 pub use model::{ShardedModel, ShardedTable, TableOf};
 pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
 pub use query::{
-    KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, Routed, ShardPinDsl,
-    StatementKeyColumn, StatementRoutingDsl,
+    KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, RouteExplanation, Routed,
+    ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,
 };
 pub use redact::RedactedError;
 pub use router::{

@@ -3,7 +3,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
-use diesel_sharding::{Error, OptionalExtension, RoutingKey};
+use diesel_sharding::{Error, OptionalExtension, RoutingKey, ShardId};
 
 use super::fixture::*;
 use crate::common::*;
@@ -192,6 +192,34 @@ fn for_keys_refuses_a_limit_that_would_apply_per_shard() {
         .load::<i64>(&shards.pool)
         .unwrap();
     assert_eq!(per_shard.len(), 2 * owners.len(), "two from each owning shard");
+}
+
+/// `explain_route` names the shards a query will touch, and why, and runs nothing.
+#[test]
+fn explain_route_names_the_shards_and_the_reason_without_running_sql() {
+    let shards = seeded();
+    let pool = &shards.pool;
+    let before: u64 = pool.stats().iter().map(|s| s.statements).sum();
+    let owner = shards.expected_shard(RoutingKey::Int(7));
+    let keyed = orders::table.for_key(7_i64).explain_route(pool).unwrap();
+    assert_eq!(keyed.shards, std::slice::from_ref(&owner));
+    let text = keyed.to_string();
+    assert!(text.starts_with("key 7 (integer) -> hash router -> position"), "{text}");
+    assert!(text.ends_with(&format!("-> shard {owner}")), "{text}");
+    let pinned = orders::table.set_shard("s2").explain_route(pool).unwrap();
+    assert_eq!((pinned.shards.as_slice(), pinned.to_string().as_str()), ([ShardId::from("s2")].as_slice(), "pinned with set_shard -> shards s2"));
+    let all = orders::table.all_shards().explain_route(pool).unwrap();
+    assert_eq!(all.shards, shards.ids());
+    let some = orders::table.for_keys([7_i64, 8]).explain_route(pool).unwrap();
+    let mut expected: Vec<ShardId> = [7, 8].iter().map(|k| shards.expected_shard(RoutingKey::Int(*k))).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(some.shards, expected);
+    assert!(some.to_string().contains(&format!("-> {owner}")), "{some}");
+    let err = orders::table.set_shard("nowhere").explain_route(pool).unwrap_err();
+    assert!(matches!(err, Error::UnknownShard { .. }), "{err}");
+    let after: u64 = pool.stats().iter().map(|s| s.statements).sum();
+    assert_eq!(after, before, "nothing ran");
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
 use crate::executor::{self, Job};
+use crate::query::RouteExplanation;
 use crate::{
     CanExecute, CanLoad, EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend,
     ShardId, Sharded, ShardedPool,
@@ -226,6 +227,24 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             .into_iter()
             .map(|i| pool.id(i))
             .collect())
+    }
+
+    /// Which shards this fan-out would run on in `pool`, and why, without running it.
+    pub fn explain_route<Conn: ShardBackend>(
+        &self,
+        pool: &ShardedPool<Conn>,
+    ) -> Result<RouteExplanation> {
+        let indices = self.indices(pool)?;
+        let why = match &self.target {
+            Target::All => "all_shards: every shard".to_owned(),
+            Target::Shards(_) => "on_shards: the shards named".to_owned(),
+            Target::Id { id, encoded: true } => format!("id {id} names its shard (encoded ids)"),
+            Target::Id { id, encoded: false } => {
+                format!("id {id}: the shards the id chooser names")
+            }
+            Target::MissingId => return Err(Error::MissingKey { what: "query" }),
+        };
+        Ok(RouteExplanation::shards(pool, &indices, why))
     }
 
     fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {

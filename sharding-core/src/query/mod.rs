@@ -9,11 +9,13 @@
 //! The wrappers keep Diesel's query builder: `.filter()`, `.order()`, `.limit()`,
 //! `.select()`, `.count()`… still work after routing.
 
+mod explain;
 mod forward;
 pub(crate) use forward::forward_query_dsl;
 mod multi;
 mod routed;
 
+pub use explain::RouteExplanation;
 pub use multi::MultiRouted;
 pub use routed::{
     KeyColumnOf, KeyEq, KeyRoutingDsl, Routed, ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,

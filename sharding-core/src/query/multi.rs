@@ -7,7 +7,7 @@ use diesel::dsl::Filter;
 use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
-use super::KeyPredicates;
+use super::{KeyPredicates, RouteExplanation};
 use crate::executor::{self, Job};
 use crate::fanout::exec::{split_results, RunOptions};
 use crate::fanout::limits::top_level_limit;
@@ -93,6 +93,38 @@ where
     Col: KeyPredicates<K, In = P> + Copy,
     K: ShardKey,
 {
+    /// Which shards this query would run on in `pool` (each with the keys it owns), and
+    /// why, without running it.
+    pub fn explain_route<Conn: ShardBackend>(
+        &self,
+        pool: &ShardedPool<Conn>,
+    ) -> Result<RouteExplanation>
+    where
+        K: std::fmt::Display,
+    {
+        let mut groups: Vec<Vec<String>> = pool.shard_ids().iter().map(|_| Vec::new()).collect();
+        for key in &self.keys {
+            let index = pool.route_key_index(key, "query")?;
+            groups[index].push(key.to_string());
+        }
+        let owning: Vec<usize> = (0..groups.len())
+            .filter(|i| !groups[*i].is_empty())
+            .collect();
+        let why: Vec<String> = owning
+            .iter()
+            .map(|i| format!("keys {} -> {}", groups[*i].join(", "), pool.id(*i)))
+            .collect();
+        Ok(RouteExplanation::shards(
+            pool,
+            &owning,
+            format!(
+                "for_keys by the {} router: {}",
+                pool.router().name(),
+                why.join("; ")
+            ),
+        ))
+    }
+
     /// One query per shard that owns a key, in pool order. Routes every key first, so a
     /// bad key fails before any statement runs.
     fn per_shard<Conn: ShardBackend>(

@@ -12,7 +12,7 @@ use diesel::{QuerySource, Table};
 
 use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
-use super::KeyPredicates;
+use super::{KeyPredicates, RouteExplanation};
 use crate::executor::{self, Job};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
@@ -95,6 +95,18 @@ impl<Q> Routed<Q> {
         pool: &'p ShardedPool<Conn>,
     ) -> Result<&'p ShardId> {
         Ok(pool.id(self.index(pool)?))
+    }
+
+    /// Which shard this query would run on in `pool`, and why, without running it.
+    pub fn explain_route<Conn: ShardBackend>(
+        &self,
+        pool: &ShardedPool<Conn>,
+    ) -> Result<RouteExplanation> {
+        let index = self.index(pool)?;
+        Ok(match &self.target {
+            Target::Key(key) => RouteExplanation::for_key(pool, key.as_routing_key(), index),
+            _ => RouteExplanation::shards(pool, &[index], "pinned with set_shard"),
+        })
     }
 
     fn index<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<usize> {
