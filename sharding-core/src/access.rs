@@ -3,7 +3,7 @@
 use diesel::QueryResult;
 
 use crate::events::Operation;
-use crate::executor::{self, CallSettings, Job, Statement, Task};
+use crate::executor::{self, CallSettings, Job, Task};
 use crate::fanout::exec::RunOptions;
 use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
 
@@ -81,7 +81,7 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
         rows: fn(&R) -> Option<usize>,
         f: impl FnOnce(&mut Conn) -> QueryResult<R>,
     ) -> Result<R> {
-        run_on_pool(self, index, None, rows, f)
+        executor::run_checked_out(self, index, Operation::Query, rows, f)
     }
 
     fn run_jobs<R: Send + 'static>(
@@ -108,26 +108,6 @@ impl<Conn: ShardBackend> ShardAccess for &ShardedPool<Conn> {
             .map(|done| (done.index, done.result))
             .collect()
     }
-}
-
-/// One statement on a connection checked out of the pool for it (and returned after).
-fn run_on_pool<Conn: ShardBackend, R>(
-    pool: &ShardedPool<Conn>,
-    index: usize,
-    timeout: Option<std::time::Duration>,
-    rows: fn(&R) -> Option<usize>,
-    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
-) -> Result<R> {
-    let (mut conn, checkout) = executor::checkout(pool, index, Operation::Query, timeout)?;
-    let statement = Statement {
-        index,
-        operation: Operation::Query,
-        checkout,
-        timeout,
-    };
-    let result = executor::run(pool, statement, &mut conn, rows, f);
-    pool.give_back(index, conn);
-    result
 }
 
 impl<Conn: ShardBackend> sealed::Sealed for &mut ShardedConnection<Conn> {}

@@ -600,7 +600,6 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
             .collect()
     }
 
-    /// Counts a statement and hands it to the event handler.
     /// Notes how long one of a search's statements took on the shard at `index`.
     pub(crate) fn note_search(&self, index: usize, took: Duration) {
         self.inner.counters[index].note_search(took);
@@ -611,6 +610,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         self.inner.counters[index].search_floor()
     }
 
+    /// Counts a statement and hands it to the event handler.
     pub(crate) fn record_event(&self, index: usize, event: &ShardEvent<'_>) {
         self.inner.counters[index].record(event);
         self.inner.events.handle_event(event);

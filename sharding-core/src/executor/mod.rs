@@ -252,9 +252,24 @@ where
     Conn: ShardBackend,
     R: Send + 'static,
 {
-    if let Some(limit) = pool.default_timeout() {
-        return run_one(pool, index, operation, limit, None, rows, job).0;
+    match pool.default_timeout() {
+        Some(limit) => run_one(pool, index, operation, limit, None, rows, job).0,
+        None => run_checked_out(pool, index, operation, rows, job),
     }
+}
+
+/// Runs `f` as one statement on this thread, on a connection to the shard at `index`
+/// checked out for it and given back after.
+pub(crate) fn run_checked_out<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    operation: Operation,
+    rows: fn(&R) -> Option<usize>,
+    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+) -> Result<R>
+where
+    Conn: ShardBackend,
+{
     let (mut conn, checkout) = checkout(pool, index, operation, None)?;
     let statement = Statement {
         index,
@@ -262,7 +277,7 @@ where
         checkout,
         timeout: None,
     };
-    let result = run(pool, statement, &mut conn, rows, job);
+    let result = run(pool, statement, &mut conn, rows, f);
     pool.give_back(index, conn);
     result
 }
