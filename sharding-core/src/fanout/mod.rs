@@ -595,10 +595,34 @@ where
         timeout: options.timeout.or(pool.default_timeout()),
         ..options
     };
-    let mut jobs = Vec::with_capacity(indices.len());
+    let prepared = indices
+        .into_iter()
+        .map(|index| (index, make(&pool, index, options.timeout)))
+        .collect();
+    Ok(run_prepared(access, prepared, options, rows))
+}
+
+/// Per shard (by position), the job to run there, or why it could not be prepared.
+pub(crate) type Prepared<Conn, R> = Vec<(usize, Result<Job<Conn, R>>)>;
+
+/// Runs the job prepared for each shard as `options` say (a shard whose job could not be
+/// prepared counts as failed), and returns the successes and the failures, each with its
+/// shard, in pool order.
+pub(crate) fn run_prepared<A, R>(
+    access: &mut A,
+    prepared: Prepared<A::Connection, R>,
+    options: RunOptions,
+    rows: fn(&R) -> Option<usize>,
+) -> PerShard<R>
+where
+    A: ShardAccess,
+    R: Send + 'static,
+{
+    let pool = access.sharded_pool().clone();
+    let mut jobs = Vec::with_capacity(prepared.len());
     let mut results = Vec::new();
-    for index in indices {
-        match make(&pool, index, options.timeout) {
+    for (index, job) in prepared {
+        match job {
             Ok(job) => jobs.push((index, job)),
             Err(e) => results.push((index, Err(e))),
         }
@@ -606,12 +630,12 @@ where
     results.extend(access.run_jobs(jobs, options, rows));
     results.sort_by_key(|(index, _)| *index);
     let (oks, failures) = exec::split_results(results, |i| pool.id(i).clone());
-    Ok((
+    (
         oks.into_iter()
             .map(|(i, r)| (pool.id(i).clone(), r))
             .collect(),
         failures,
-    ))
+    )
 }
 
 /// An ordered merge waiting for its limit. See [`FanOut::merge_by`].

@@ -8,10 +8,10 @@ use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
 use super::{KeyPredicates, RouteExplanation};
-use crate::executor::{self, Job};
-use crate::fanout::exec::{split_results, RunOptions};
+use crate::executor;
+use crate::fanout::exec::RunOptions;
 use crate::fanout::limits::top_level_limit;
-use crate::fanout::{AllowPartial, FailFast, FailurePolicy, PerShard};
+use crate::fanout::{run_prepared, AllowPartial, FailFast, FailurePolicy, PerShard, Prepared};
 use crate::{
     CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardKey, Sharded, ShardedPool,
 };
@@ -162,22 +162,21 @@ where
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
         let per_shard_limits = self.per_shard_limits;
-        let mut jobs = Vec::new();
-        let mut failed = Vec::new();
+        let mut prepared = Vec::new();
         for (index, query) in self.per_shard(&pool)? {
             let query = A::prepare(query);
-            if !per_shard_limits && jobs.is_empty() && failed.is_empty() {
+            if !per_shard_limits && prepared.is_empty() {
                 if let Some(clause) = A::sql(&query).as_deref().and_then(top_level_limit) {
                     return Err(Error::PerShardLimit { clause });
                 }
             }
-            match A::collect(&pool, index, &query, timeout) {
-                Ok(owned) => jobs.push((index, A::load_job(owned))),
-                Err(error) => failed.push((index, Err(error))),
-            }
+            prepared.push((
+                index,
+                A::collect(&pool, index, &query, timeout).map(A::load_job),
+            ));
         }
         let (oks, failures) =
-            run_all::<_, Pol, _>(&mut access, jobs, failed, timeout, executor::rows_of_vec);
+            run_all::<_, Pol, _>(&mut access, prepared, timeout, executor::rows_of_vec);
         let rows = oks
             .into_iter()
             .flat_map(|(shard, rows)| {
@@ -211,49 +210,37 @@ where
     fn execute_via<A: CanExecute<Filter<Q, P>>>(self, mut access: A) -> Result<PerShard<usize>> {
         let pool = access.sharded_pool().clone();
         let timeout = self.timeout.or(pool.default_timeout());
-        let mut jobs = Vec::new();
-        let mut failed = Vec::new();
-        for (index, statement) in self.per_shard(&pool)? {
-            match A::collect(&pool, index, &statement, timeout) {
-                Ok(owned) => jobs.push((index, A::execute_job(owned))),
-                Err(error) => failed.push((index, Err(error))),
-            }
-        }
+        let prepared = self
+            .per_shard(&pool)?
+            .into_iter()
+            .map(|(index, statement)| {
+                let job = A::collect(&pool, index, &statement, timeout).map(A::execute_job);
+                (index, job)
+            })
+            .collect();
         Ok(run_all::<_, Pol, _>(
             &mut access,
-            jobs,
-            failed,
+            prepared,
             timeout,
             executor::rows_affected,
         ))
     }
 }
 
-/// Runs one job per shard in parallel, under `timeout` (or the pool's default), stopping
-/// at the first failure when the policy fails fast; `failed` holds the shards whose
-/// statement could not even be collected. The successes and the failures, each with
-/// its shard.
+/// Runs the job prepared for each shard in parallel, under `timeout` (or the pool's
+/// default), stopping at the first failure when the policy fails fast.
 fn run_all<A: ShardAccess, Pol: FailurePolicy, R: Send + 'static>(
     access: &mut A,
-    jobs: Vec<(usize, Job<A::Connection, R>)>,
-    mut failed: Vec<(usize, Result<R>)>,
+    prepared: Prepared<A::Connection, R>,
     timeout: Option<Duration>,
     rows: fn(&R) -> Option<usize>,
 ) -> PerShard<R> {
-    let pool = access.sharded_pool().clone();
     let options = RunOptions {
-        timeout: timeout.or(pool.default_timeout()),
+        timeout: timeout.or(access.sharded_pool().default_timeout()),
         stop_on_failure: Pol::STOP_ON_FAILURE,
         ..RunOptions::default()
     };
-    failed.extend(access.run_jobs(jobs, options, rows));
-    failed.sort_by_key(|(index, _)| *index);
-    let (oks, failures) = split_results(failed, |i| pool.id(i).clone());
-    let oks = oks
-        .into_iter()
-        .map(|(i, r)| (pool.id(i).clone(), r))
-        .collect();
-    (oks, failures)
+    run_prepared(access, prepared, options, rows)
 }
 
 forward_query_dsl!(MultiRouted<Q, Col, K, Pol>);
