@@ -116,47 +116,33 @@ where
     chunks(rows, batch, |statement| visit(&statement)).collect()
 }
 
-#[cfg(feature = "postgres")]
-impl<Row> InsertBatch<diesel::PgConnection> for Row
-where
-    Row: ShardedModel,
-    Vec<Row>: Insertable<TableOf<Row>>,
-    InsertStatement<TableOf<Row>, BatchValues<Row>>:
-        ExecuteDsl<diesel::PgConnection> + QueryFragment<diesel::pg::Pg>,
-{
-    fn write(rows: Vec<Self>, batch: usize, conn: &mut diesel::PgConnection) -> QueryResult<usize> {
-        write_chunks(rows, batch, conn)
-    }
+/// [`InsertBatch`] for a backend whose multi-row `INSERT`s can be collected.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+macro_rules! collectable_batches {
+    ($feature:literal, $conn:ty, $backend:ty) => {
+        #[cfg(feature = $feature)]
+        impl<Row> InsertBatch<$conn> for Row
+        where
+            Row: ShardedModel,
+            Vec<Row>: Insertable<TableOf<Row>>,
+            InsertStatement<TableOf<Row>, BatchValues<Row>>:
+                ExecuteDsl<$conn> + QueryFragment<$backend>,
+        {
+            fn write(rows: Vec<Self>, batch: usize, conn: &mut $conn) -> QueryResult<usize> {
+                write_chunks(rows, batch, conn)
+            }
 
-    fn visit(rows: Vec<Self>, batch: usize, visit: &mut Visit<'_, diesel::pg::Pg>) -> Result<()> {
-        visit_chunks(rows, batch, visit)
-    }
+            fn visit(rows: Vec<Self>, batch: usize, visit: &mut Visit<'_, $backend>) -> Result<()> {
+                visit_chunks(rows, batch, visit)
+            }
+        }
+    };
 }
 
-#[cfg(feature = "mysql")]
-impl<Row> InsertBatch<diesel::MysqlConnection> for Row
-where
-    Row: ShardedModel,
-    Vec<Row>: Insertable<TableOf<Row>>,
-    InsertStatement<TableOf<Row>, BatchValues<Row>>:
-        ExecuteDsl<diesel::MysqlConnection> + QueryFragment<diesel::mysql::Mysql>,
-{
-    fn write(
-        rows: Vec<Self>,
-        batch: usize,
-        conn: &mut diesel::MysqlConnection,
-    ) -> QueryResult<usize> {
-        write_chunks(rows, batch, conn)
-    }
-
-    fn visit(
-        rows: Vec<Self>,
-        batch: usize,
-        visit: &mut Visit<'_, diesel::mysql::Mysql>,
-    ) -> Result<()> {
-        visit_chunks(rows, batch, visit)
-    }
-}
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+collectable_batches!("postgres", diesel::PgConnection, diesel::pg::Pg);
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+collectable_batches!("mysql", diesel::MysqlConnection, diesel::mysql::Mysql);
 
 #[cfg(feature = "sqlite")]
 impl<Row> InsertBatch<diesel::SqliteConnection> for Row
