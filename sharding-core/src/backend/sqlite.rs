@@ -1,0 +1,66 @@
+//! SQLite shards: one file each.
+
+use std::sync::Arc;
+
+use diesel::connection::SimpleConnection;
+use diesel::query_builder::QueryFragment;
+use diesel::sqlite::Sqlite;
+use diesel::{Connection, QueryResult, SqliteConnection};
+
+use super::{ShardBackend, TypeLookup};
+
+const EXISTS: &str = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                      AND name = 'diesel_sharding_shard_position'";
+
+/// SQLite shards are files. Every connection gets `busy_timeout = 5000`,
+/// `synchronous = NORMAL` and `foreign_keys = ON`; each file is switched to WAL once.
+/// SQLite has no logical shards.
+impl ShardBackend for SqliteConnection {
+    const NAME: &'static str = "sqlite";
+
+    fn check_url(url: &str) -> Result<(), String> {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.is_empty() {
+            return Err("the SQLite path is empty: give a file name such as `shards/s0.db`".into());
+        }
+        if path == ":memory:" {
+            return Err(
+                "`:memory:` is private to one connection, so pooled connections would each see \
+                 an empty database: use a file, or `file:NAME?mode=memory&cache=shared`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn prepare_database(url: &str) -> Result<(), String> {
+        let mut conn = SqliteConnection::establish(url).map_err(|e| e.to_string())?;
+        conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+            .map_err(|e| e.to_string())
+    }
+
+    /// Also switches the file to WAL, for pools built with `build_unchecked`, which
+    /// skips [`prepare_database`](ShardBackend::prepare_database) (a no-op on a file
+    /// already in WAL mode).
+    fn on_connect(conn: &mut Self) -> QueryResult<()> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON;",
+        )
+    }
+
+    fn recorded_position(conn: &mut Self) -> QueryResult<Option<i64>> {
+        super::read_position(conn, EXISTS)
+    }
+
+    fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
+        super::write_position(conn, EXISTS, position)
+    }
+
+    fn collect_statement<T: QueryFragment<Sqlite> + ?Sized>(
+        statement: &T,
+        _types: Box<dyn TypeLookup>,
+    ) -> QueryResult<Arc<dyn QueryFragment<Sqlite> + Send + Sync>> {
+        crate::executor::collect_with::<Sqlite, _>(statement, &mut ())
+    }
+}
