@@ -66,6 +66,9 @@ macro_rules! suite {
         #[path = "suite/routing.rs"]
         mod routing;
         #[allow(clippy::duplicate_mod)]
+        #[path = "suite/schema_diff.rs"]
+        mod schema_diff;
+        #[allow(clippy::duplicate_mod)]
         #[path = "suite/units_of_work.rs"]
         mod units_of_work;
     };

@@ -75,4 +75,8 @@ pub(crate) enum ShardsAction {
     /// Connectivity, latency and schema version of each shard; fails if a shard is down
     /// or the shards disagree on the version.
     Check,
+    /// Compare the schemas of the shards (tables, columns and their types, indexes,
+    /// constraints, latest migration) and list every difference; fails on drift or when a
+    /// shard cannot be read. Read-only.
+    Diff,
 }

@@ -5,6 +5,7 @@
 //! diesel-sharding --config shards.toml migration run
 //! diesel-sharding --config shards.toml migration list --shard s1
 //! diesel-sharding --config shards.toml shards check
+//! diesel-sharding --config shards.toml shards diff
 //! diesel-sharding --config shards.toml route 42
 //! ```
 //!

@@ -324,6 +324,64 @@ fn shards_check_creates_nothing() {
     assert_eq!(tables, 0, "check created the migrations table");
 }
 
+/// `shards diff` on four SQLite shards: nothing on identical shards; an added column, a
+/// dropped index and a changed column type each reported on their shard, with status 1;
+/// a missing file reported and not created.
+#[test]
+fn shards_diff_reports_each_drift_on_its_shard() {
+    use diesel::prelude::*;
+    let names = ["s0", "s1", "s2", "s3"];
+    let files: Vec<(&str, String)> = names.iter().map(|n| (*n, format!("{n}.db"))).collect();
+    let config: Vec<(&str, &str)> = files.iter().map(|(n, f)| (*n, f.as_str())).collect();
+    let s = Session::new(&sqlite_config(&config));
+    assert!(s.run(&["migration", "run"]).status.success());
+    let same = s.run(&["shards", "diff"]);
+    assert!(same.status.success(), "{}{}", stdout(&same), stderr(&same));
+    assert_eq!(
+        stdout(&same).trim(),
+        "no drift: all 4 shards hold the same schema"
+    );
+
+    let on = |shard: &str, sql: &str| {
+        let mut conn =
+            diesel::SqliteConnection::establish(&s.path(&format!("{shard}.db")).to_string_lossy())
+                .unwrap();
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, sql).unwrap();
+    };
+    on("s1", "DROP INDEX orders_customer_id");
+    on("s2", "ALTER TABLE orders ADD COLUMN coupon TEXT");
+    on(
+        "s3",
+        "ALTER TABLE customers DROP COLUMN region; ALTER TABLE customers ADD COLUMN region INTEGER",
+    );
+    let drift = s.run(&["shards", "diff"]);
+    assert_eq!(drift.status.code(), Some(1), "{}", stderr(&drift));
+    let lines: Vec<String> = stdout(&drift).lines().map(str::to_owned).collect();
+    assert_eq!(
+        lines,
+        [
+            "shard `s3`: column `customers.region` is `INTEGER`; 3 other shards have `TEXT NOT NULL`",
+            "shard `s2`: column `orders.coupon` (`TEXT`) is not on the 3 other shards",
+            "shard `s1`: index `orders_customer_id` on `orders` is missing; 3 other shards have `(customer_id)`",
+        ]
+    );
+    assert!(
+        stderr(&drift).contains("3 difference(s) on 3 of the 4 shards read"),
+        "{}",
+        stderr(&drift)
+    );
+
+    std::fs::remove_file(s.path("s0.db")).unwrap();
+    let missing = s.run(&["shards", "diff"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stdout(&missing).contains("shard `s0`: cannot read its schema: the database file"),
+        "{}",
+        stdout(&missing)
+    );
+    assert!(!s.path("s0.db").exists(), "diff created s0.db");
+}
+
 #[test]
 fn a_zero_timeout_is_refused() {
     let s = Session::new(&sqlite_config(&[("s0", "s0.db")]));
@@ -338,6 +396,7 @@ fn a_zero_timeout_is_refused() {
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod servers {
+    use diesel::connection::SimpleConnection;
     use diesel::Connection;
 
     use super::*;
@@ -399,6 +458,7 @@ mod servers {
         admin: &str,
         logical_namespaces: &[String],
         dbs: &[String],
+        add_column_on_l1: impl FnOnce(),
     ) {
         // Two physical shards and, on a shared pool, two logical ones.
         let mut config = format!(
@@ -450,6 +510,25 @@ mod servers {
             4,
             "{out}"
         );
+
+        let diff = s.run(&["shards", "diff"]);
+        assert_eq!(diff.status.code(), Some(1), "the dead shard fails the diff");
+        let out = stdout(&diff);
+        let err = stderr(&diff);
+        assert!(
+            out.contains("shard `dead`: cannot read its schema"),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 1, "no drift among the others: {out}");
+        assert!(err.contains("no drift between the 4 shards read"), "{err}");
+        add_column_on_l1();
+        let diff = s.run(&["shards", "diff"]);
+        let out = stdout(&diff);
+        assert!(
+            out.starts_with("shard `l1`: column `orders.coupon` ("),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 2, "{out}");
     }
 
     #[cfg(feature = "postgres")]
@@ -460,11 +539,18 @@ mod servers {
         let base = unique();
         let dbs: Vec<String> = (0..3).map(|i| format!("{base}_{i}")).collect();
         let _guard = Databases::<diesel::PgConnection>::create(&admin, dbs.clone(), '"');
+        let shared = with_database(&admin, &dbs[2]);
         session_on_server(
             "postgres",
             &admin,
             &["shard_0".into(), "shard_1".into()],
             &dbs,
+            || {
+                diesel::PgConnection::establish(&shared)
+                    .unwrap()
+                    .batch_execute("ALTER TABLE shard_1.orders ADD COLUMN coupon TEXT")
+                    .unwrap();
+            },
         );
     }
 
@@ -484,7 +570,15 @@ mod servers {
             quote: '`',
             _conn: std::marker::PhantomData,
         };
-        session_on_server("mysql", &admin, &namespaces, &dbs);
+        session_on_server("mysql", &admin, &namespaces, &dbs, || {
+            diesel::MysqlConnection::establish(&admin)
+                .unwrap()
+                .batch_execute(&format!(
+                    "ALTER TABLE `{}`.orders ADD COLUMN coupon TEXT",
+                    namespaces[1]
+                ))
+                .unwrap();
+        });
         drop((guard, cleanup));
     }
 }

@@ -129,6 +129,7 @@ mod pool;
 mod query;
 mod redact;
 mod router;
+pub mod schema_diff;
 mod shard_id;
 mod sharded;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel_migrations::MigrationHarness;
 use diesel_sharding::{ShardBackend, ShardConfig, ShardedPool};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ShardsAction};
 
 /// Why a command did not succeed.
 #[derive(Debug)]
@@ -52,7 +52,12 @@ where
                 .unwrap_or_else(|| "migrations".into());
             migration::run(&pool, *action, shard, &dir)
         }
-        Command::Shards { .. } => shards::check(&pool, config),
+        Command::Shards {
+            action: ShardsAction::Check,
+        } => shards::check(&pool, config),
+        Command::Shards {
+            action: ShardsAction::Diff,
+        } => shards::diff(&pool, config),
         Command::Route {
             key,
             text,

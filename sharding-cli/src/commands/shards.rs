@@ -1,9 +1,8 @@
-//! `shards check`.
+//! `shards check` and `shards diff`.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
-
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
@@ -14,6 +13,7 @@ use diesel::RunQueryDsl;
 
 /// The query that reads the latest applied migration.
 pub(crate) type VersionQuery = SqlLiteral<Nullable<Text>>;
+use diesel_sharding::schema_diff::SchemaDiff;
 use diesel_sharding::{ShardBackend, ShardConfig, ShardId, ShardedPool};
 
 use super::Failure;
@@ -32,14 +32,8 @@ where
     let mut versions = BTreeSet::new();
     for shard in pool.shard_ids() {
         let started = Instant::now();
-        let missing = files
-            .iter()
-            .find(|(id, path)| id == shard.as_str() && !path.exists())
-            .map(|(_, path)| path.display().to_string());
-        let probe = match missing {
-            Some(path) => Err(format!(
-                "the database file {path} does not exist (`migration run` creates it)"
-            )),
+        let probe = match missing_file(&files, shard) {
+            Some(missing) => Err(missing),
             None => probe::<Conn>(pool, shard, started),
         };
         match probe {
@@ -81,6 +75,76 @@ where
         versions.into_iter().next().unwrap_or_default()
     );
     Ok(())
+}
+
+/// Reads every shard's schema and prints how the shards differ, read-only like
+/// [`check`]. A shard that cannot be read is reported and the others are compared.
+pub(crate) fn diff<Conn: ShardBackend>(
+    pool: &ShardedPool<Conn>,
+    config: &ShardConfig,
+) -> Result<(), Failure> {
+    let files = config.database_files()?;
+    let mut schemas = Vec::new();
+    let mut unread = Vec::new();
+    for shard in pool.shard_ids() {
+        let schema = match missing_file(&files, shard) {
+            Some(missing) => Err(missing),
+            None => pool
+                .read_schema(shard.as_str())
+                .map_err(|e| super::chain(&e)),
+        };
+        match schema {
+            Ok(schema) => schemas.push((shard, schema)),
+            // One line per shard: server messages may hold line breaks.
+            Err(e) => unread.push(format!(
+                "shard `{shard}`: cannot read its schema: {}",
+                e.split_whitespace().collect::<Vec<_>>().join(" ")
+            )),
+        }
+    }
+    let diff = SchemaDiff::between(schemas.iter().map(|(shard, schema)| (*shard, schema)));
+    print!("{diff}");
+    for line in &unread {
+        println!("{line}");
+    }
+    let drifted: BTreeSet<&ShardId> = diff.drifts().iter().map(|d| &d.shard).collect();
+    match (diff.drifts().len(), unread.len()) {
+        (0, 0) => {
+            println!(
+                "no drift: all {} shards hold the same schema",
+                diff.shards_compared()
+            );
+            Ok(())
+        }
+        (0, down) => Err(Failure::Shards(format!(
+            "no drift between the {} shards read, but {down} shard(s) could not be read",
+            diff.shards_compared()
+        ))),
+        (drifts, down) => Err(Failure::Shards(format!(
+            "{drifts} difference(s) on {} of the {} shards read{}; bring them in line with \
+             `migration run` or a migration that repairs them",
+            drifted.len(),
+            diff.shards_compared(),
+            if down > 0 {
+                format!(", and {down} shard(s) could not be read")
+            } else {
+                String::new()
+            }
+        ))),
+    }
+}
+
+/// Why `shard` is not opened: its SQLite file does not exist (opening it would create it).
+fn missing_file(files: &[(String, PathBuf)], shard: &ShardId) -> Option<String> {
+    files
+        .iter()
+        .find(|(id, path)| id == shard.as_str() && !path.exists())
+        .map(|(_, path)| {
+            format!(
+                "the database file {} does not exist (`migration run` creates it)",
+                path.display()
+            )
+        })
 }
 
 /// Connects to one shard, runs `SELECT 1`, and reads the latest migration version

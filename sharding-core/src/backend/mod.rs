@@ -10,6 +10,8 @@ use diesel::r2d2::R2D2Connection;
 use diesel::result::DatabaseErrorKind;
 use diesel::QueryResult;
 
+use crate::schema_diff::ShardSchema;
+
 /// A Diesel connection type that can hold shards: [`SqliteConnection`] (feature
 /// `sqlite`), `PgConnection` (feature `postgres`) and `MysqlConnection` (feature `mysql`).
 ///
@@ -114,6 +116,16 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         let _ = (conn, name);
         Err(diesel::result::Error::QueryBuilderError(
             "this backend has no logical shards".into(),
+        ))
+    }
+
+    /// Reads the schema of the database `conn` is on (a logical shard's schema or
+    /// database), for [`ShardedPool::schema_diff`](crate::ShardedPool::schema_diff). The
+    /// default says the backend cannot.
+    fn read_schema(conn: &mut Self) -> QueryResult<ShardSchema> {
+        let _ = conn;
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend cannot read its schema: implement `ShardBackend::read_schema`".into(),
         ))
     }
 

@@ -9,10 +9,48 @@ use diesel::query_builder::QueryFragment;
 use diesel::{Connection, MysqlConnection, QueryResult};
 
 use super::{ShardBackend, TypeLookup};
+use crate::schema_diff::ShardSchema;
 
 const EXISTS: &str = "SELECT COUNT(*) FROM information_schema.tables \
                       WHERE table_schema = DATABASE() \
                       AND table_name = 'diesel_sharding_shard_position'";
+
+/// The queries [`ShardBackend::read_schema`] runs: rows of (table, kind, name, definition).
+/// One query per kind: `UNION`s of `information_schema` columns and literals can fail on
+/// mixed collations.
+const SCHEMA_QUERIES: &[&str] = &[
+    "SELECT TABLE_NAME, 'table', TABLE_NAME, \
+       CONCAT(IF(TABLE_TYPE = 'VIEW', 'view', 'table'), \
+         IFNULL(CONCAT(' ENGINE ', ENGINE), ''), IFNULL(CONCAT(' COLLATE ', TABLE_COLLATION), '')) \
+     FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+    "SELECT TABLE_NAME, 'column', COLUMN_NAME, \
+       CONCAT(COLUMN_TYPE, IF(IS_NULLABLE = 'NO', ' NOT NULL', ''), \
+         IFNULL(CONCAT(' DEFAULT ', COLUMN_DEFAULT), ''), IF(EXTRA = '', '', CONCAT(' ', EXTRA)), \
+         IFNULL(CONCAT(' COLLATE ', COLLATION_NAME), '')) \
+     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()",
+    "SELECT TABLE_NAME, 'index', INDEX_NAME, \
+       CONCAT(IF(MIN(NON_UNIQUE) = 0, 'UNIQUE ', ''), MAX(INDEX_TYPE), ' (', \
+         GROUP_CONCAT(CONCAT(IFNULL(COLUMN_NAME, '(expression)'), \
+           IFNULL(CONCAT('(', SUB_PART, ')'), '')) ORDER BY SEQ_IN_INDEX SEPARATOR ', '), ')') \
+     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
+     GROUP BY TABLE_NAME, INDEX_NAME",
+    "SELECT tc.TABLE_NAME, 'constraint', tc.CONSTRAINT_NAME, \
+       CONCAT(tc.CONSTRAINT_TYPE, \
+         IFNULL(CONCAT(' (', (SELECT GROUP_CONCAT(k.COLUMN_NAME ORDER BY k.ORDINAL_POSITION \
+             SEPARATOR ', ') FROM information_schema.KEY_COLUMN_USAGE k \
+           WHERE k.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND k.TABLE_NAME = tc.TABLE_NAME \
+             AND k.CONSTRAINT_NAME = tc.CONSTRAINT_NAME), ')'), ''), \
+         IFNULL((SELECT CONCAT(' REFERENCES ', r.REFERENCED_TABLE_NAME, ' ON UPDATE ', \
+             r.UPDATE_RULE, ' ON DELETE ', r.DELETE_RULE) \
+           FROM information_schema.REFERENTIAL_CONSTRAINTS r \
+           WHERE r.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND r.TABLE_NAME = tc.TABLE_NAME \
+             AND r.CONSTRAINT_NAME = tc.CONSTRAINT_NAME LIMIT 1), ''), \
+         IF(tc.CONSTRAINT_TYPE = 'CHECK', IFNULL((SELECT CONCAT(' ', c.CHECK_CLAUSE) \
+           FROM information_schema.CHECK_CONSTRAINTS c \
+           WHERE c.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA \
+             AND c.CONSTRAINT_NAME = tc.CONSTRAINT_NAME LIMIT 1), ''), '')) \
+     FROM information_schema.TABLE_CONSTRAINTS tc WHERE tc.CONSTRAINT_SCHEMA = DATABASE()",
+];
 
 /// MySQL and MariaDB shards are databases: on their own pool (physical shards) or on
 /// a shared pool (logical shards, switched with `USE`). Each switch empties Diesel's
@@ -107,6 +145,12 @@ impl ShardBackend for MysqlConnection {
     /// `KILL QUERY`: ends the session's current statement, not its connection.
     fn cancel_statement(id: u64) -> Option<String> {
         Some(format!("KILL QUERY {id}"))
+    }
+
+    /// Tables and views, columns, indexes and constraints of the current database, from
+    /// `information_schema` (`CHECK` clauses need MySQL 8.0.16 or MariaDB 10.2).
+    fn read_schema(conn: &mut Self) -> QueryResult<ShardSchema> {
+        crate::schema_diff::read_with(conn, SCHEMA_QUERIES)
     }
 
     fn collect_statement<T: QueryFragment<Mysql> + ?Sized>(

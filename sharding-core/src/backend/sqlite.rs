@@ -8,9 +8,36 @@ use diesel::sqlite::Sqlite;
 use diesel::{Connection, QueryResult, SqliteConnection};
 
 use super::{ShardBackend, TypeLookup};
+use crate::schema_diff::ShardSchema;
 
 const EXISTS: &str = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
                       AND name = 'diesel_sharding_shard_position'";
+
+/// The queries [`ShardBackend::read_schema`] runs: rows of (table, kind, name, definition).
+const SCHEMA_QUERIES: &[&str] = &[
+    "SELECT m.name, 'table', m.name, m.type FROM sqlite_master m \
+     WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    "SELECT m.name, 'column', p.name, p.type \
+       || CASE WHEN p.\"notnull\" THEN ' NOT NULL' ELSE '' END \
+       || COALESCE(' DEFAULT ' || p.dflt_value, '') \
+       || CASE WHEN p.pk > 0 THEN ' PRIMARY KEY' ELSE '' END \
+     FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+     WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    "SELECT m.name, 'index', il.name, \
+       CASE WHEN il.\"unique\" THEN 'UNIQUE ' ELSE '' END || '(' \
+       || (SELECT group_concat(COALESCE(ii.name, '(expression)'), ', ') \
+           FROM pragma_index_info(il.name) ii) || ')' \
+       || CASE WHEN il.partial THEN ' PARTIAL ' || COALESCE((SELECT s.sql FROM sqlite_master s \
+            WHERE s.type = 'index' AND s.name = il.name), '') ELSE '' END \
+     FROM sqlite_master m JOIN pragma_index_list(m.name) il \
+     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    "SELECT m.name, 'constraint', 'foreign key ' || fk.id, \
+       'FOREIGN KEY (' || group_concat(fk.\"from\", ', ') || ') REFERENCES ' || fk.\"table\" \
+       || ' (' || COALESCE(group_concat(fk.\"to\", ', '), '') || ') ON UPDATE ' || fk.on_update \
+       || ' ON DELETE ' || fk.on_delete \
+     FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) fk \
+     WHERE m.type = 'table' GROUP BY m.name, fk.id",
+];
 
 /// SQLite shards are files. Every connection gets `busy_timeout = 5000`,
 /// `synchronous = NORMAL` and `foreign_keys = ON`; each file is switched to WAL once.
@@ -55,6 +82,12 @@ impl ShardBackend for SqliteConnection {
 
     fn record_position(conn: &mut Self, position: i64) -> QueryResult<()> {
         super::write_position(conn, EXISTS, position)
+    }
+
+    /// Tables and views, columns (`pragma_table_info`), indexes (`pragma_index_list`)
+    /// and foreign keys (`pragma_foreign_key_list`) of the main database.
+    fn read_schema(conn: &mut Self) -> QueryResult<ShardSchema> {
+        crate::schema_diff::read_with(conn, SCHEMA_QUERIES)
     }
 
     fn collect_statement<T: QueryFragment<Sqlite> + ?Sized>(
