@@ -591,6 +591,15 @@ fn a_config_file_can_name_the_pg_hash_router() {
             format!("s{position}"),
             "key {key}"
         );
+        let why = pool.explain_key(&key).unwrap().to_string();
+        assert!(
+            why.starts_with(&format!(
+                "key {key} (integer) -> pg-hash router (partition hash 0x"
+            )) && why.ends_with(&format!(
+                " mod 4 = remainder {position}) -> position {position} of 4 -> shard s{position}"
+            )),
+            "{why}"
+        );
     }
     let err = ShardConfig::from_toml(&text.replace("pg-hash", "pghash"), "typo.toml").unwrap_err();
     assert!(

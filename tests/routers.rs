@@ -159,3 +159,72 @@ mod config_input {
         }
     }
 }
+
+/// Each router explains its placement in its own terms, and the explanation agrees with
+/// the shard it routes to.
+#[test]
+fn routers_explain_how_they_place_a_key() {
+    use diesel_sharding::{FnRouter, LookupRouter, PgHashRouter, RangeRouter};
+    let shards = ids(4);
+    let range = RangeRouter::new()
+        .range(..0_i64, "s0")
+        .range(0_i64..100, "s1")
+        .range(100_i64.., "s2");
+    let why = |router: &dyn Router, key: RoutingKey<'_>| router.explain(key, &shards);
+    assert_eq!(
+        why(&range, RoutingKey::Int(-5)).as_deref(),
+        Some("in range ..0")
+    );
+    assert_eq!(
+        why(&range, RoutingKey::Int(42)).as_deref(),
+        Some("in range 0..100")
+    );
+    assert_eq!(
+        why(&range, RoutingKey::Int(100)).as_deref(),
+        Some("in range 100..")
+    );
+    assert_eq!(
+        why(&range, RoutingKey::Text("x")),
+        None,
+        "not routable: nothing to explain"
+    );
+
+    let lookup = LookupRouter::new().key(7_i64, "s3").default_shard("s0");
+    assert_eq!(why(&lookup, RoutingKey::Int(7)).as_deref(), Some("listed"));
+    assert_eq!(
+        why(&lookup, RoutingKey::Int(8)).as_deref(),
+        Some("not listed: the default shard")
+    );
+    assert_eq!(why(&LookupRouter::new(), RoutingKey::Int(8)), None);
+
+    let modulo = ModuloRouter::new();
+    assert_eq!(
+        why(&modulo, RoutingKey::Int(-1)).as_deref(),
+        Some("-1 mod 4 = 3")
+    );
+    assert_eq!(modulo.route(RoutingKey::Int(-1), &shards).unwrap(), "s3");
+    let text = why(&modulo, RoutingKey::Text("acme")).unwrap();
+    let bucket = modulo.bucket(RoutingKey::Text("acme"), 4);
+    assert!(
+        text.starts_with("stable hash 0x") && text.ends_with(&format!(" mod 4 = {bucket}")),
+        "{text}"
+    );
+
+    for key in [
+        RoutingKey::Int(1),
+        RoutingKey::Text(""),
+        RoutingKey::Bytes(&[1, 2]),
+    ] {
+        let pg = why(&PgHashRouter::new(), key).unwrap();
+        let r = PgHashRouter::new().remainder(key, 4).unwrap();
+        assert!(pg.ends_with(&format!(" mod 4 = remainder {r}")), "{pg}");
+        let hash = why(&HashRouter::new(), key).unwrap();
+        let b = HashRouter::new().bucket(key, 4);
+        assert!(
+            hash.ends_with(&format!("jump hash over 4 buckets = {b}")),
+            "{hash}"
+        );
+    }
+    let custom = FnRouter::new(|_: RoutingKey<'_>, shards: &[ShardId]| Some(shards[0].clone()));
+    assert_eq!(why(&custom, RoutingKey::Int(1)), None);
+}

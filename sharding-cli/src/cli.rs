@@ -41,7 +41,8 @@ pub(crate) enum Command {
     },
     /// Which shard owns a key (or, with --id, which shard an encoded id names).
     Route {
-        /// The key: an integer, or text.
+        /// The key: an integer (negative ones too), or text.
+        #[arg(allow_negative_numbers = true)]
         key: String,
         /// Treat the key as text even if it looks like an integer.
         #[arg(long, conflicts_with = "id")]

@@ -67,6 +67,18 @@ fn sqlite_config(shards: &[(&str, &str)]) -> String {
 
 const VERSION: &str = "20261123000001";
 
+/// What `route` prints for `key` on `n` shards `s0..` under the default router, built
+/// from the library's own hash: the line `explain_route` gives a query keyed by `key`.
+fn explained(key: RoutingKey<'_>, n: usize) -> String {
+    let bucket = HashRouter::new().bucket(key, n);
+    format!(
+        "key {key} ({}) -> hash router (stable hash {:#018x}, jump hash over {n} buckets = \
+         {bucket}) -> position {bucket} of {n} -> shard s{bucket}",
+        key.kind(),
+        diesel_sharding::stable_hash(key)
+    )
+}
+
 fn has_orders(db: &Path) -> bool {
     use diesel::prelude::*;
     let mut conn = diesel::SqliteConnection::establish(&db.to_string_lossy()).unwrap();
@@ -211,18 +223,13 @@ fn route_names_the_shard_the_library_would_use() {
     for key in [1_i64, 42, 7_777] {
         let out = s.run(&["route", &key.to_string()]);
         assert!(out.status.success());
-        let expected = HashRouter::new().bucket(RoutingKey::Int(key.into()), 4);
         assert_eq!(
             stdout(&out).trim(),
-            format!("key {key} -> shard s{expected} (hash router)")
+            explained(RoutingKey::Int(key.into()), 4)
         );
     }
     let out = s.run(&["route", "--text", "42"]);
-    let expected = HashRouter::new().bucket(RoutingKey::Text("42"), 4);
-    assert_eq!(
-        stdout(&out).trim(),
-        format!("key 42 -> shard s{expected} (hash router)")
-    );
+    assert_eq!(stdout(&out).trim(), explained(RoutingKey::Text("42"), 4));
 
     let layout = diesel_sharding::IdLayout::default();
     let id = layout.encode(123_456, 2, 3, 9).unwrap();
@@ -232,6 +239,36 @@ fn route_names_the_shard_the_library_would_use() {
         stdout(&out).trim(),
         format!("id {id} -> shard s2 (bucket 2, worker 3, sequence 9, 123456 ms after the epoch)")
     );
+}
+
+/// Under `kind = "pg-hash"`, `route` shows PostgreSQL's partition hash and remainder.
+#[test]
+fn route_shows_the_postgresql_partition_hash_under_the_pg_hash_router() {
+    let s = Session::new(&format!(
+        "{}\n[router]\nkind = \"pg-hash\"\n",
+        sqlite_config(&[
+            ("s0", "s0.db"),
+            ("s1", "s1.db"),
+            ("s2", "s2.db"),
+            ("s3", "s3.db")
+        ])
+    ));
+    for key in [-7_i64, 0, 1, 42] {
+        let out = s.run(&["route", &key.to_string()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let r = diesel_sharding::PgHashRouter::new()
+            .remainder(RoutingKey::Int(key.into()), 4)
+            .unwrap();
+        let line = stdout(&out).trim().to_owned();
+        assert!(
+            line.starts_with(&format!(
+                "key {key} (integer) -> pg-hash router (partition hash 0x"
+            )) && line.ends_with(&format!(
+                " mod 4 = remainder {r}) -> position {r} of 4 -> shard s{r}"
+            )),
+            "{line}"
+        );
+    }
 }
 
 /// Keys that are not i64 route as the library routes them: a u64 above `i64::MAX` as
@@ -248,14 +285,10 @@ fn route_reads_u64_uuid_and_byte_keys_as_the_library_does_and_touches_no_shard()
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out).trim().to_owned()
     };
-    let shard = |key: RoutingKey<'_>| format!("s{}", HashRouter::new().bucket(key, 3));
     let big = u64::MAX - 5;
     assert_eq!(
         route(&["route", &big.to_string()]),
-        format!(
-            "key {big} -> shard {} (hash router)",
-            shard(RoutingKey::Int(big.into()))
-        )
+        explained(RoutingKey::Int(big.into()), 3)
     );
     let uuid = "67e55044-10b1-426f-9247-bb680e5fe0c8";
     let bytes: Vec<u8> = (0..16)
@@ -263,17 +296,11 @@ fn route_reads_u64_uuid_and_byte_keys_as_the_library_does_and_touches_no_shard()
         .collect();
     assert_eq!(
         route(&["route", "--uuid", uuid]),
-        format!(
-            "key {uuid} -> shard {} (hash router)",
-            shard(RoutingKey::Bytes(&bytes))
-        )
+        explained(RoutingKey::Bytes(&bytes), 3)
     );
     assert_eq!(
         route(&["route", "--bytes", "0xdeadbeef"]),
-        format!(
-            "key 0xdeadbeef -> shard {} (hash router)",
-            shard(RoutingKey::Bytes(&[0xde, 0xad, 0xbe, 0xef]))
-        )
+        explained(RoutingKey::Bytes(&[0xde, 0xad, 0xbe, 0xef]), 3)
     );
     // Out of range and malformed keys are refused, not routed as text.
     let out = s.run(&["route", "99999999999999999999999"]);

@@ -204,7 +204,11 @@ fn explain_route_names_the_shards_and_the_reason_without_running_sql() {
     let keyed = orders::table.for_key(7_i64).explain_route(pool).unwrap();
     assert_eq!(keyed.shards, std::slice::from_ref(&owner));
     let text = keyed.to_string();
-    assert!(text.starts_with("key 7 (integer) -> hash router -> position"), "{text}");
+    assert!(text.starts_with("key 7 (integer) -> hash router (stable hash 0x"), "{text}");
+    let n = shards.ids().len();
+    let position = shards.ids().iter().position(|id| *id == owner).unwrap();
+    assert!(text.contains(&format!("jump hash over {n} buckets = {position}) -> position {position} of {n}")), "{text}");
+    assert_eq!(pool.explain_key(&7_i64).unwrap(), keyed, "the key explains as its query does");
     assert!(text.ends_with(&format!("-> shard {owner}")), "{text}");
     let pinned = orders::table.set_shard("s2").explain_route(pool).unwrap();
     assert_eq!((pinned.shards.as_slice(), pinned.to_string().as_str()), ([ShardId::from("s2")].as_slice(), "pinned with set_shard -> shards s2"));

@@ -43,11 +43,8 @@ pub(crate) fn run<Conn: ShardBackend>(
         KeyKind::Uuid => OwnedKey::Bytes(parse_uuid(key)?.to_vec()),
         KeyKind::Bytes => OwnedKey::Bytes(parse_hex(key)?),
     };
-    let shard = pool.shard_for_key(&routing)?;
-    println!(
-        "key {key} -> shard {shard} ({} router)",
-        pool.router().name()
-    );
+    // What `explain_route` says of a query keyed by this key.
+    println!("{}", pool.explain_key(&routing)?);
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{RoutingKey, ShardBackend, ShardId, ShardedPool};
+use crate::{Error, Result, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// Which shards a routed or fanned-out query will run on, and why, worked out without
 /// running any SQL: made by `explain_route` on [`Routed`](crate::Routed),
@@ -49,9 +49,14 @@ impl RouteExplanation {
         index: usize,
     ) -> Self {
         let shard = pool.id(index).clone();
+        let how = pool
+            .router()
+            .explain(key, pool.shard_ids())
+            .map(|how| format!(" ({how})"))
+            .unwrap_or_default();
         RouteExplanation {
             reason: format!(
-                "key {key} ({}) -> {} router -> position {index} of {} -> shard {shard}",
+                "key {key} ({}) -> {} router{how} -> position {index} of {} -> shard {shard}",
                 key.kind(),
                 pool.router().name(),
                 pool.shard_ids().len()
@@ -72,6 +77,36 @@ impl RouteExplanation {
             reason: format!("{why} -> shards {}", names.join(", ")),
             shards,
         }
+    }
+}
+
+impl<Conn: ShardBackend> ShardedPool<Conn> {
+    /// How `key` is routed: the router's working (hash and bucket, range, map entry), the
+    /// position and the shard, without running SQL. What `explain_route` says of a query
+    /// keyed by `key`, and what the command-line tool's `route` prints.
+    ///
+    /// ```
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::{ModuloRouter, ShardedPool};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .shard("s1", dir.path().join("s1.db").to_string_lossy())
+    ///     .router(ModuloRouter::new())
+    ///     .build_unchecked()?;
+    /// assert_eq!(
+    ///     pool.explain_key(&7_i64)?.to_string(),
+    ///     "key 7 (integer) -> modulo router (7 mod 2 = 1) -> position 1 of 2 -> shard s1"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn explain_key<K: ShardKey + ?Sized>(&self, key: &K) -> Result<RouteExplanation> {
+        let key = key
+            .routing_key()
+            .ok_or(Error::MissingKey { what: "query" })?;
+        let index = self.route_index(key)?;
+        Ok(RouteExplanation::for_key(self, key, index))
     }
 }
 

@@ -125,6 +125,16 @@ impl Router for HashRouter {
     fn route_position(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<Result<usize>> {
         Some(Ok(self.bucket(key, shards.len())))
     }
+
+    /// `stable hash 0x…, jump hash over n buckets = b`.
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        Some(format!(
+            "stable hash {:#018x}, jump hash over {} buckets = {}",
+            stable_hash(key),
+            shards.len(),
+            self.bucket(key, shards.len())
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -68,4 +68,15 @@ impl Router for LookupRouter {
     fn validate(&self, shards: &[ShardId]) -> Result<()> {
         check_named_shards("lookup", self.map.values().chain(&self.default), shards)
     }
+
+    /// `listed` or `not listed: the default shard`.
+    fn explain(&self, key: RoutingKey<'_>, _shards: &[ShardId]) -> Option<String> {
+        if self.map.contains_key(&key.to_owned_key()) {
+            Some("listed".to_owned())
+        } else {
+            self.default
+                .as_ref()
+                .map(|_| "not listed: the default shard".to_owned())
+        }
+    }
 }

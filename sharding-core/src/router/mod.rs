@@ -79,6 +79,23 @@ pub trait Router: Send + Sync + fmt::Debug + 'static {
         let _ = (key, shards);
         None
     }
+
+    /// How the router places `key` among `shards`, in words (the hash and the bucket, the
+    /// range, the map entry), for [`RouteExplanation`](crate::RouteExplanation)s and the
+    /// command-line tool's `route`. The default, `None`, explains nothing beyond the
+    /// shard chosen.
+    ///
+    /// ```
+    /// use sharding_core::{ModuloRouter, Router, RoutingKey, ShardId};
+    ///
+    /// let shards = ["a", "b", "c"].map(ShardId::from);
+    /// let why = ModuloRouter::new().explain(RoutingKey::Int(7), &shards);
+    /// assert_eq!(why.as_deref(), Some("7 mod 3 = 1"));
+    /// ```
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        let _ = (key, shards);
+        None
+    }
 }
 
 impl<R: Router + ?Sized> Router for Box<R> {
@@ -94,6 +111,9 @@ impl<R: Router + ?Sized> Router for Box<R> {
     fn validate(&self, shards: &[ShardId]) -> Result<()> {
         (**self).validate(shards)
     }
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        (**self).explain(key, shards)
+    }
 }
 
 impl<R: Router + ?Sized> Router for Arc<R> {
@@ -108,6 +128,9 @@ impl<R: Router + ?Sized> Router for Arc<R> {
     }
     fn validate(&self, shards: &[ShardId]) -> Result<()> {
         (**self).validate(shards)
+    }
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        (**self).explain(key, shards)
     }
 }
 

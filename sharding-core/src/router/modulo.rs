@@ -53,6 +53,18 @@ impl Router for ModuloRouter {
         Some(Ok(self.bucket(key, shards.len())))
     }
 
+    /// `k mod n = b` for an integer; `stable hash 0x… mod n = b` otherwise.
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        let (n, bucket) = (shards.len(), self.bucket(key, shards.len()));
+        Some(match key {
+            RoutingKey::Int(i) => format!("{i} mod {n} = {bucket}"),
+            other => format!(
+                "stable hash {:#018x} mod {n} = {bucket}",
+                stable_hash(other)
+            ),
+        })
+    }
+
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
         shards
             .get(self.bucket(key, shards.len()))

@@ -47,23 +47,27 @@ impl PgHashRouter {
     /// The remainder PostgreSQL gives `key` under `MODULUS modulus`: the position of its
     /// shard.
     pub fn remainder(&self, key: RoutingKey<'_>, modulus: usize) -> Result<usize> {
-        let hash = match key {
-            RoutingKey::Int(value) => {
-                let value = i64::try_from(value).map_err(|_| Error::NoShardForKey {
-                    router: "pg-hash",
-                    key: value.to_string(),
-                    hint: "PostgreSQL's hash partitioning has no integer wider than bigint"
-                        .to_owned(),
-                })?;
-                hash_int8_extended(value, PARTITION_SEED)
-            }
-            RoutingKey::Text(text) => hash_bytes_extended(text.as_bytes(), PARTITION_SEED),
-            RoutingKey::Bytes(bytes) => hash_bytes_extended(bytes, PARTITION_SEED),
-        };
-        // One partition key column: `hash_combine64(0, hash)`.
-        let row_hash = hash.wrapping_add(0x49a0_f4dd_15e5_a8e3);
-        Ok((row_hash % modulus.max(1) as u64) as usize)
+        Ok((row_hash(key)? % modulus.max(1) as u64) as usize)
     }
+}
+
+/// The hash PostgreSQL's hash partitioning computes for a row whose only partition key
+/// is `key` (before the modulus).
+fn row_hash(key: RoutingKey<'_>) -> Result<u64> {
+    let hash = match key {
+        RoutingKey::Int(value) => {
+            let value = i64::try_from(value).map_err(|_| Error::NoShardForKey {
+                router: "pg-hash",
+                key: value.to_string(),
+                hint: "PostgreSQL's hash partitioning has no integer wider than bigint".to_owned(),
+            })?;
+            hash_int8_extended(value, PARTITION_SEED)
+        }
+        RoutingKey::Text(text) => hash_bytes_extended(text.as_bytes(), PARTITION_SEED),
+        RoutingKey::Bytes(bytes) => hash_bytes_extended(bytes, PARTITION_SEED),
+    };
+    // One partition key column: `hash_combine64(0, hash)`.
+    Ok(hash.wrapping_add(0x49a0_f4dd_15e5_a8e3))
 }
 
 impl Router for PgHashRouter {
@@ -78,6 +82,16 @@ impl Router for PgHashRouter {
     fn route(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Result<ShardId> {
         let position = self.remainder(key, shards.len())?;
         shards.get(position).cloned().ok_or(Error::NoShards)
+    }
+
+    /// `partition hash 0x… mod n = remainder r`: what `satisfies_hash_partition` checks.
+    fn explain(&self, key: RoutingKey<'_>, shards: &[ShardId]) -> Option<String> {
+        let hash = row_hash(key).ok()?;
+        let n = shards.len().max(1);
+        Some(format!(
+            "partition hash {hash:#018x} mod {n} = remainder {}",
+            hash % n as u64
+        ))
     }
 }
 

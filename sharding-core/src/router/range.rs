@@ -86,6 +86,29 @@ impl Router for RangeRouter {
         }
     }
 
+    /// `in range a..b`.
+    fn explain(&self, key: RoutingKey<'_>, _shards: &[ShardId]) -> Option<String> {
+        let RoutingKey::Int(k) = key else {
+            return None;
+        };
+        let after = self.ranges.partition_point(|r| r.0 <= k);
+        let (start, end, _) = after.checked_sub(1).map(|i| &self.ranges[i])?;
+        let bound = |b: i128, open: i128| {
+            if b == open {
+                String::new()
+            } else {
+                b.to_string()
+            }
+        };
+        (k < *end).then(|| {
+            format!(
+                "in range {}..{}",
+                bound(*start, i128::MIN),
+                bound(*end, i128::MAX)
+            )
+        })
+    }
+
     fn validate(&self, shards: &[ShardId]) -> Result<()> {
         let invalid = |reason: String| Error::InvalidRouter {
             router: "range",
