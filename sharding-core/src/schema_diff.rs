@@ -172,7 +172,7 @@ pub struct ShardSchema {
 
 impl ShardSchema {
     /// A schema holding `objects` at `migration_version` (for a third-party backend's
-    /// [`ShardBackend::read_schema`](crate::ShardBackend::read_schema)). Of two objects
+    /// [`ShardBackend::read_schema`]). Of two objects
     /// with the same kind, table and name the last one is kept.
     ///
     /// ```
