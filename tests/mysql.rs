@@ -16,3 +16,7 @@ mod outage;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/mysql_only.rs"]
 mod mysql_only;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/atomic.rs"]
+mod atomic;

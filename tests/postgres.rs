@@ -25,3 +25,7 @@ mod pg_hash;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/uuid_keys.rs"]
 mod uuid_keys;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/atomic.rs"]
+mod atomic;

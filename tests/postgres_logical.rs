@@ -20,3 +20,7 @@ mod outage;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/postgres_logical_only.rs"]
 mod postgres_logical_only;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/atomic.rs"]
+mod atomic;

@@ -60,6 +60,7 @@ pub struct ShardedPoolBuilder<Conn: ShardBackend> {
     worker_threads: Option<usize>,
     default_timeout: Option<Duration>,
     server_statement_limits: bool,
+    recover_on_start: Option<Duration>,
     _conn: PhantomData<fn() -> Conn>,
 }
 
@@ -109,6 +110,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             worker_threads: None,
             default_timeout: None,
             server_statement_limits: true,
+            recover_on_start: None,
             _conn: PhantomData,
         }
     }
@@ -326,6 +328,29 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
+    /// Makes [`build`](Self::build) finish the atomic transactions a crash left prepared
+    /// ([`ShardedPool::recover_transactions`] with `older_than`) before it returns the
+    /// pool; it fails with [`Error::FanOut`] if a shard could not be recovered. Off by
+    /// default; [`build_unchecked`](Self::build_unchecked), which connects to nothing,
+    /// skips it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::ShardedPool;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .recover_transactions_on_start(Duration::from_secs(60))
+    ///     .build()?; // SQLite has no prepared transactions: nothing to recover
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recover_transactions_on_start(mut self, older_than: Duration) -> Self {
+        self.recover_on_start = Some(older_than);
+        self
+    }
+
     /// Declares `value` secret: it is masked (`***`) in every error message and log line
     /// of the pool, like the passwords of the shards' URLs. For values that reach a URL
     /// some other way than its password, such as a token in a query parameter.
@@ -421,6 +446,14 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         let pool = ShardedPool::from_inner(PoolInner::new(ids, slots, pools, routing, execution));
         if connect_now {
             pool.check_positions()?;
+            if let Some(older_than) = self.recover_on_start {
+                let report = pool.recover_transactions(older_than);
+                if !report.failures.is_empty() {
+                    return Err(Error::FanOut {
+                        failures: report.failures,
+                    });
+                }
+            }
         }
         Ok(pool)
     }

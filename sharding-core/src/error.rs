@@ -44,6 +44,30 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// [`ShardedPool::atomic`](crate::ShardedPool::atomic) on a backend that cannot
+    /// prepare transactions (SQLite). Nothing ran.
+    #[error(
+        "atomic transactions across shards need prepared transactions, which the {backend} \
+         backend does not have: use PostgreSQL or MySQL/MariaDB shards, or write one shard at \
+         a time with `transaction`"
+    )]
+    TwoPhaseUnsupported {
+        /// The backend's name.
+        backend: &'static str,
+    },
+
+    /// A shard's server refused to prepare a transaction because it allows none
+    /// (PostgreSQL's `max_prepared_transactions = 0`, its default).
+    #[error(
+        "shard `{shard}` cannot prepare transactions: set `max_prepared_transactions` on its \
+         PostgreSQL server to at least the number of atomic transactions that may be in flight \
+         at once (say, the pool's size) and restart the server"
+    )]
+    PreparedTransactionsDisabled {
+        /// The shard.
+        shard: ShardId,
+    },
+
     /// A shard id was used that the pool does not have.
     #[error("unknown shard `{shard}`: this pool has the shards [{known}]; use one of those ids")]
     UnknownShard {
@@ -579,7 +603,8 @@ impl Error {
             | Error::InsertOutcomeUnknown { shard, .. }
             | Error::ShardMoved { shard, .. }
             | Error::Migration { shard, .. }
-            | Error::OutOfOrder { shard, .. } => Some(shard),
+            | Error::OutOfOrder { shard, .. }
+            | Error::PreparedTransactionsDisabled { shard } => Some(shard),
             _ => None,
         }
     }

@@ -22,11 +22,23 @@ pub enum Operation {
     Migration,
     /// Reserving a block of ids ([`BlockIds`](crate::BlockIds)).
     IdBlock,
+    /// Preparing one shard's branch of an atomic transaction
+    /// ([`ShardedPool::atomic`](crate::ShardedPool::atomic)): `PREPARE TRANSACTION`,
+    /// `XA PREPARE`.
+    Prepare,
+    /// The coordinator shard's commit, which carries the decision to commit an atomic
+    /// transaction: once it succeeds, every shard commits.
+    Decide,
+    /// Committing a prepared branch: `COMMIT PREPARED`, `XA COMMIT`.
+    CommitPrepared,
+    /// Rolling back a prepared branch: `ROLLBACK PREPARED`, `XA ROLLBACK`.
+    RollbackPrepared,
 }
 
 impl Operation {
     /// The operation's name in logs and spans: `query`, `insert`, `transaction`,
-    /// `migration`, `id_block`.
+    /// `migration`, `id_block`, `prepare`, `decide`, `commit_prepared`,
+    /// `rollback_prepared`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Operation::Query => "query",
@@ -34,6 +46,10 @@ impl Operation {
             Operation::Transaction => "transaction",
             Operation::Migration => "migration",
             Operation::IdBlock => "id_block",
+            Operation::Prepare => "prepare",
+            Operation::Decide => "decide",
+            Operation::CommitPrepared => "commit_prepared",
+            Operation::RollbackPrepared => "rollback_prepared",
         }
     }
 }

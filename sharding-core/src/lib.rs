@@ -109,6 +109,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod access;
+pub mod atomic;
 mod backend;
 mod builder;
 mod capability;
@@ -134,7 +135,8 @@ mod shard_id;
 mod sharded;
 
 pub use access::{BackendOf, ShardAccess};
-pub use backend::ShardBackend;
+pub use atomic::{AtomicError, AtomicTransaction};
+pub use backend::{ShardBackend, TwoPhaseStep};
 pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 pub use capability::{CanExecute, CanLoad};
 #[cfg(feature = "config")]

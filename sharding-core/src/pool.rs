@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use diesel::insertable::Insertable;
@@ -60,6 +60,10 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     server_limits: bool,
     /// Per shard: whether a cancel request is on its way (at most one at a time).
     cancelling: Vec<AtomicBool>,
+    /// Per shard: whether its decision log (atomic transactions) is known to exist.
+    decision_logs: Vec<AtomicBool>,
+    /// Per shard: its tag in atomic transactions' ids, once read.
+    branch_tags: Vec<OnceLock<Arc<str>>>,
 }
 
 /// A user-defined type of one shard: shard position, schema, name.
@@ -156,6 +160,8 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             type_ids: Mutex::new(HashMap::new()),
             server_limits: execution.server_limits,
             cancelling: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
+            decision_logs: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
+            branch_tags: (0..counters_len).map(|_| OnceLock::new()).collect(),
         }
     }
 }
@@ -731,6 +737,16 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         what: &'static str,
     ) -> Result<usize> {
         self.route_index(key.routing_key().ok_or(Error::MissingKey { what })?)
+    }
+
+    /// The tag of the shard at `index` in atomic transactions, if read already.
+    pub(crate) fn branch_tag(&self, index: usize) -> &OnceLock<Arc<str>> {
+        &self.inner.branch_tags[index]
+    }
+
+    /// Whether the shard at `index` is known to have its decision log table.
+    pub(crate) fn decision_log_ready(&self, index: usize) -> &AtomicBool {
+        &self.inner.decision_logs[index]
     }
 
     pub(crate) fn id(&self, index: usize) -> &ShardId {

@@ -495,7 +495,8 @@ where
     let has_migrations = objects
         .iter()
         .any(|o| o.kind == ObjectKind::Table && o.table == MIGRATIONS_TABLE);
-    objects.retain(|o| o.table != MIGRATIONS_TABLE);
+    // The decision log of atomic transactions is created on demand, on coordinators only.
+    objects.retain(|o| o.table != MIGRATIONS_TABLE && o.table != crate::atomic::DECISIONS_TABLE);
     let migration_version = if has_migrations {
         diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(&format!(
             "SELECT MAX(version) FROM {MIGRATIONS_TABLE}"

@@ -179,3 +179,43 @@ pub fn sleepers(marker: &str) -> usize {
 
 /// Whether statements can be time-limited.
 pub const STATEMENT_TIMEOUT: bool = true;
+
+/// The server the atomic (two-phase commit) tests use: the main one (XA needs no setting).
+pub fn two_phase_databases(n: usize, logical: bool) -> Databases {
+    Databases::create(n, logical)
+}
+
+/// The name of the shard's branch tag in atomic transactions, computed as documented:
+/// the shard id, `+`, and the low 32 bits of `stable_hash` of the database name.
+pub fn branch_tag(conn: &mut Conn, shard: &str) -> String {
+    let location: String = diesel::dsl::sql::<diesel::sql_types::Text>("SELECT DATABASE()")
+        .get_result(conn)
+        .expect("location");
+    let hash = diesel_sharding::stable_hash(diesel_sharding::RoutingKey::Text(&location)) as u32;
+    format!("{shard}+{hash:08x}")
+}
+
+/// How many branches tagged `tag` are prepared on the server `conn` is connected to, read
+/// from `XA RECOVER`.
+pub fn prepared_branches_tagged(conn: &mut Conn, tag: &str) -> i64 {
+    use diesel::sql_types::{BigInt, Binary};
+    let rows: Vec<(i64, i64, i64, Vec<u8>)> =
+        diesel::dsl::sql::<(BigInt, BigInt, BigInt, Binary)>("XA RECOVER")
+            .load(conn)
+            .expect("XA RECOVER");
+    rows.iter()
+        .filter(|(_, id_len, branch_len, data)| {
+            let (id_len, branch_len) = (*id_len as usize, *branch_len as usize);
+            data.get(id_len..id_len + branch_len) == Some(tag.as_bytes())
+        })
+        .count() as i64
+}
+
+/// Kills `conn`'s own session on the server.
+pub fn kill_own_session(conn: &mut Conn) {
+    let id: i64 =
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT CAST(CONNECTION_ID() AS SIGNED)")
+            .get_result(conn)
+            .expect("connection id");
+    let _ = conn.batch_execute(&format!("KILL {id}"));
+}

@@ -187,3 +187,47 @@ pub fn sleepers(marker: &str) -> usize {
 
 /// Whether statements can be time-limited.
 pub const STATEMENT_TIMEOUT: bool = true;
+
+/// The server the atomic (two-phase commit) tests use: the second server `scripts/test`
+/// starts with `max_prepared_transactions` above zero (this machine's main server has the
+/// default, 0, which allows no prepared transaction).
+pub fn two_phase_admin_url() -> String {
+    std::env::var("PG2_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "PG2_DATABASE_URL is not set: the atomic tests need a PostgreSQL server with \
+             max_prepared_transactions > 0. Run `scripts/test`, which starts one on port 5433"
+        )
+    })
+}
+
+/// `n` shards for the atomic tests, on [`two_phase_admin_url`].
+pub fn two_phase_databases(n: usize, logical: bool) -> Databases {
+    Databases::create_on(&two_phase_admin_url(), n, logical)
+}
+
+/// The name of the shard's branch tag in atomic transactions, computed as documented:
+/// the shard id, `+`, and the low 32 bits of `stable_hash` of `database.schema`.
+pub fn branch_tag(conn: &mut Conn, shard: &str) -> String {
+    let location: String = diesel::dsl::sql::<diesel::sql_types::Text>(
+        "SELECT current_database() || '.' || current_schema()",
+    )
+    .get_result(conn)
+    .expect("location");
+    let hash = diesel_sharding::stable_hash(diesel_sharding::RoutingKey::Text(&location)) as u32;
+    format!("{shard}+{hash:08x}")
+}
+
+/// How many branches tagged `tag` are prepared on the server `conn` is connected to, read
+/// from `pg_prepared_xacts`.
+pub fn prepared_branches_tagged(conn: &mut Conn, tag: &str) -> i64 {
+    diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "SELECT COUNT(*) FROM pg_prepared_xacts WHERE gid LIKE 'ds:%:{tag}'"
+    ))
+    .get_result(conn)
+    .expect("pg_prepared_xacts")
+}
+
+/// Kills `conn`'s own session on the server.
+pub fn kill_own_session(conn: &mut Conn) {
+    let _ = conn.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())");
+}

@@ -129,6 +129,54 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
         ))
     }
 
+    /// Whether this backend can prepare transactions, for atomic commits across shards
+    /// ([`ShardedPool::atomic`](crate::ShardedPool::atomic)): PostgreSQL and MySQL/MariaDB
+    /// can, SQLite cannot.
+    const TWO_PHASE: bool = false;
+
+    /// Two-phase commit, step by step, for one shard's branch `branch` of an atomic
+    /// transaction. Not public API: implemented by the built-in backends.
+    #[doc(hidden)]
+    fn two_phase(conn: &mut Self, step: TwoPhaseStep<'_>) -> QueryResult<()> {
+        let _ = (conn, step);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend cannot prepare transactions".into(),
+        ))
+    }
+
+    /// The branches of atomic transactions prepared on the server `conn` is connected to
+    /// (for PostgreSQL, in its database), as `(transaction id, branch)` pairs, whichever
+    /// pool made them. Not public API.
+    #[doc(hidden)]
+    fn prepared_branches(conn: &mut Self) -> QueryResult<Vec<(String, String)>> {
+        let _ = conn;
+        Ok(Vec::new())
+    }
+
+    /// Where the data of the shard `conn` is on lives, as text (PostgreSQL: database and
+    /// schema; MySQL: database), for the tags of atomic transactions' branches. Not
+    /// public API.
+    #[doc(hidden)]
+    const LOCATION_SQL: &'static str = "SELECT ''";
+
+    /// Runs `sql`, a query of one text column, and returns its values: recovery's reads
+    /// of the decision table. Not public API.
+    #[doc(hidden)]
+    fn load_strings(conn: &mut Self, sql: &str) -> QueryResult<Vec<String>> {
+        let _ = (conn, sql);
+        Err(diesel::result::Error::QueryBuilderError(
+            "this backend cannot load text rows".into(),
+        ))
+    }
+
+    /// The statement that records `outcome` for the atomic transaction `id` unless one
+    /// is recorded already (`ON CONFLICT DO NOTHING`, `INSERT IGNORE`). Not public API.
+    #[doc(hidden)]
+    fn record_decision_once(id: &str, outcome: &str, participants: &str, at_ms: i64) -> String {
+        let _ = (id, outcome, participants, at_ms);
+        String::new()
+    }
+
     /// Collects `statement` into its SQL text and owned bind values, so that it can run
     /// on a worker thread (see [`OwnedQuery`](crate::OwnedQuery)). The built-in backends
     /// use Diesel's `CollectedQuery`; the default says the backend cannot, so that
@@ -172,6 +220,36 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
             "this backend has no user-defined types".into(),
         ))
     }
+}
+
+/// One step of a shard's branch of an atomic transaction, for
+/// [`ShardBackend::two_phase`]. Not public API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum TwoPhaseStep<'a> {
+    /// Starts the branch (`BEGIN`, `XA START`), tracked by Diesel's transaction manager
+    /// so that nested `transaction` calls become savepoints.
+    Begin(&'a crate::atomic::Branch),
+    /// Prepares it (`PREPARE TRANSACTION`, `XA END` + `XA PREPARE`); after it, the
+    /// connection is outside any transaction.
+    Prepare(&'a crate::atomic::Branch),
+    /// Commits it without preparing (`COMMIT`, `XA COMMIT ... ONE PHASE`).
+    CommitOnePhase(&'a crate::atomic::Branch),
+    /// Rolls it back before it was prepared.
+    Rollback(&'a crate::atomic::Branch),
+    /// Commits it once prepared, from any connection to the same database.
+    CommitPrepared(&'a crate::atomic::Branch),
+    /// Rolls it back once prepared, from any connection to the same database.
+    RollbackPrepared(&'a crate::atomic::Branch),
+}
+
+/// Tells Diesel's transaction manager that `conn` is outside any transaction, after a
+/// statement Diesel does not know ended it (`PREPARE TRANSACTION`, `XA COMMIT`).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn forget_transaction<Conn: ShardBackend>(conn: &mut Conn) {
+    *<Conn::TransactionManager as TransactionManager<Conn>>::transaction_manager_status_mut(conn) =
+        Default::default();
 }
 
 /// Looks up user-defined types (PostgreSQL) for a statement being collected into an
@@ -224,6 +302,18 @@ where
     diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!("SELECT position FROM {POSITION_TABLE}"))
         .get_result(conn)
         .optional()
+}
+
+/// The values of `sql`, a query of one text column.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+fn load_text_column<C>(conn: &mut C, sql: &str) -> QueryResult<Vec<String>>
+where
+    C: diesel::Connection,
+    diesel::expression::SqlLiteral<diesel::sql_types::Text>:
+        for<'a> diesel::query_dsl::LoadQuery<'a, C, String>,
+{
+    use diesel::RunQueryDsl;
+    diesel::dsl::sql::<diesel::sql_types::Text>(sql).load(conn)
 }
 
 /// The session id that `id_sql` (one `BIGINT`) reads.

@@ -8,7 +8,7 @@ use diesel::mysql::Mysql;
 use diesel::query_builder::QueryFragment;
 use diesel::{Connection, MysqlConnection, QueryResult};
 
-use super::{ShardBackend, TypeLookup};
+use super::{ShardBackend, TwoPhaseStep, TypeLookup};
 use crate::schema_diff::ShardSchema;
 
 const EXISTS: &str = "SELECT COUNT(*) FROM information_schema.tables \
@@ -151,6 +151,78 @@ impl ShardBackend for MysqlConnection {
     /// `information_schema` (`CHECK` clauses need MySQL 8.0.16 or MariaDB 10.2).
     fn read_schema(conn: &mut Self) -> QueryResult<ShardSchema> {
         crate::schema_diff::read_with(conn, SCHEMA_QUERIES)
+    }
+
+    const TWO_PHASE: bool = true;
+    const LOCATION_SQL: &'static str = "SELECT IFNULL(DATABASE(), '')";
+
+    /// `XA START` (through Diesel's transaction manager), `XA END` + `XA PREPARE`,
+    /// `XA END` + `XA COMMIT ... ONE PHASE`, `XA COMMIT`, `XA ROLLBACK`.
+    fn two_phase(conn: &mut Self, step: TwoPhaseStep<'_>) -> QueryResult<()> {
+        use diesel::connection::AnsiTransactionManager;
+        let result = match step {
+            TwoPhaseStep::Begin(branch) => {
+                return AnsiTransactionManager::begin_transaction_sql(
+                    conn,
+                    &format!("XA START {}", branch.xa_xid()),
+                )
+            }
+            TwoPhaseStep::Prepare(branch) => {
+                let xid = branch.xa_xid();
+                conn.batch_execute(&format!("XA END {xid}; XA PREPARE {xid}"))
+            }
+            TwoPhaseStep::CommitOnePhase(branch) => {
+                let xid = branch.xa_xid();
+                conn.batch_execute(&format!("XA END {xid}; XA COMMIT {xid} ONE PHASE"))
+            }
+            TwoPhaseStep::Rollback(branch) => {
+                let xid = branch.xa_xid();
+                // `XA END` fails when the branch was ended already (a failed prepare).
+                let _ = conn.batch_execute(&format!("XA END {xid}"));
+                conn.batch_execute(&format!("XA ROLLBACK {xid}"))
+            }
+            TwoPhaseStep::CommitPrepared(branch) => {
+                return conn.batch_execute(&format!("XA COMMIT {}", branch.xa_xid()))
+            }
+            TwoPhaseStep::RollbackPrepared(branch) => {
+                return conn.batch_execute(&format!("XA ROLLBACK {}", branch.xa_xid()))
+            }
+        };
+        if result.is_ok() {
+            super::forget_transaction(conn);
+        }
+        result
+    }
+
+    /// From `XA RECOVER`: every prepared branch on the server, whatever its database.
+    fn prepared_branches(conn: &mut Self) -> QueryResult<Vec<(String, String)>> {
+        use diesel::sql_types::{BigInt, Binary};
+        use diesel::RunQueryDsl;
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> =
+            diesel::dsl::sql::<(BigInt, BigInt, BigInt, Binary)>("XA RECOVER").load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, id_len, branch_len, data)| {
+                let id_len = usize::try_from(id_len).ok()?;
+                let branch_len = usize::try_from(branch_len).ok()?;
+                let id = std::str::from_utf8(data.get(..id_len)?).ok()?;
+                let branch = std::str::from_utf8(data.get(id_len..id_len + branch_len)?).ok()?;
+                id.starts_with("ds:")
+                    .then(|| (id.to_owned(), branch.to_owned()))
+            })
+            .collect())
+    }
+
+    fn record_decision_once(id: &str, outcome: &str, participants: &str, at_ms: i64) -> String {
+        crate::atomic::insert_decision_sql(id, outcome, participants, at_ms).replacen(
+            "INSERT INTO",
+            "INSERT IGNORE INTO",
+            1,
+        )
+    }
+
+    fn load_strings(conn: &mut Self, sql: &str) -> QueryResult<Vec<String>> {
+        super::load_text_column(conn, sql)
     }
 
     fn collect_statement<T: QueryFragment<Mysql> + ?Sized>(

@@ -8,7 +8,7 @@ use diesel::pg::{Pg, PgMetadataLookup, PgTypeMetadata};
 use diesel::query_builder::QueryFragment;
 use diesel::{PgConnection, QueryResult};
 
-use super::{ShardBackend, TypeLookup};
+use super::{ShardBackend, TwoPhaseStep, TypeLookup};
 use crate::schema_diff::ShardSchema;
 
 /// Diesel's type lookup, answered from the pool's lookups for one shard.
@@ -133,6 +133,64 @@ impl ShardBackend for PgConnection {
     /// definitions leave the schema name out, so logical shards compare equal.
     fn read_schema(conn: &mut Self) -> QueryResult<ShardSchema> {
         crate::schema_diff::read_with(conn, SCHEMA_QUERIES)
+    }
+
+    const TWO_PHASE: bool = true;
+    const LOCATION_SQL: &'static str =
+        "SELECT current_database() || '.' || COALESCE(current_schema(), '')";
+
+    /// `BEGIN` (through Diesel's transaction manager), `PREPARE TRANSACTION`, `COMMIT`,
+    /// `COMMIT PREPARED`, `ROLLBACK PREPARED`. `PREPARE TRANSACTION` and `COMMIT` in a
+    /// transaction a failed statement aborted would quietly roll it back, so each is sent
+    /// after a `SELECT 1` in the same round trip, which fails in such a transaction.
+    fn two_phase(conn: &mut Self, step: TwoPhaseStep<'_>) -> QueryResult<()> {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let result = match step {
+            TwoPhaseStep::Begin(_) => return AnsiTransactionManager::begin_transaction(conn),
+            TwoPhaseStep::Prepare(branch) => {
+                conn.batch_execute(&format!("SELECT 1; PREPARE TRANSACTION '{}'", branch.gid()))
+            }
+            TwoPhaseStep::CommitOnePhase(_) => conn.batch_execute("SELECT 1; COMMIT"),
+            TwoPhaseStep::Rollback(_) => conn.batch_execute("ROLLBACK"),
+            TwoPhaseStep::CommitPrepared(branch) => {
+                return conn.batch_execute(&format!("COMMIT PREPARED '{}'", branch.gid()))
+            }
+            TwoPhaseStep::RollbackPrepared(branch) => {
+                return conn.batch_execute(&format!("ROLLBACK PREPARED '{}'", branch.gid()))
+            }
+        };
+        if result.is_ok() {
+            super::forget_transaction(conn);
+        }
+        result
+    }
+
+    /// From `pg_prepared_xacts`, in the connection's database.
+    fn prepared_branches(conn: &mut Self) -> QueryResult<Vec<(String, String)>> {
+        use diesel::RunQueryDsl;
+        let gids: Vec<String> = diesel::dsl::sql::<diesel::sql_types::Text>(
+            "SELECT gid FROM pg_catalog.pg_prepared_xacts \
+             WHERE database = current_database() AND gid LIKE 'ds:%'",
+        )
+        .load(conn)?;
+        Ok(gids
+            .into_iter()
+            .filter_map(|gid| {
+                let (id, branch) = gid.rsplit_once(':')?;
+                Some((id.to_owned(), branch.to_owned()))
+            })
+            .collect())
+    }
+
+    fn record_decision_once(id: &str, outcome: &str, participants: &str, at_ms: i64) -> String {
+        format!(
+            "{} ON CONFLICT (xid) DO NOTHING",
+            crate::atomic::insert_decision_sql(id, outcome, participants, at_ms)
+        )
+    }
+
+    fn load_strings(conn: &mut Self, sql: &str) -> QueryResult<Vec<String>> {
+        super::load_text_column(conn, sql)
     }
 
     fn collect_statement<T: QueryFragment<Pg> + ?Sized>(

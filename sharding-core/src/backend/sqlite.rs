@@ -90,6 +90,10 @@ impl ShardBackend for SqliteConnection {
         crate::schema_diff::read_with(conn, SCHEMA_QUERIES)
     }
 
+    fn load_strings(conn: &mut Self, sql: &str) -> QueryResult<Vec<String>> {
+        super::load_text_column(conn, sql)
+    }
+
     fn collect_statement<T: QueryFragment<Sqlite> + ?Sized>(
         statement: &T,
         _types: Box<dyn TypeLookup>,
