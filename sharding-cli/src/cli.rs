@@ -39,6 +39,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ShardsAction,
     },
+    /// List or finish the atomic transactions (two-phase commits) a crash left prepared.
+    Transactions {
+        #[command(subcommand)]
+        action: TransactionsAction,
+    },
     /// Which shard owns a key (or, with --id, which shard an encoded id names).
     Route {
         /// The key: an integer (negative ones too), or text.
@@ -69,6 +74,21 @@ pub(crate) enum MigrationAction {
     List,
     /// List the pending migrations.
     Pending,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum TransactionsAction {
+    /// The prepared branches on every shard and their coordinators' decisions
+    /// (read-only); fails if a shard cannot be read.
+    List,
+    /// Commit the decided branches, roll back the undecided ones older than
+    /// --older-than-ms; fails if a shard could not be recovered or branches are left.
+    Recover {
+        /// Undecided transactions younger than this are left alone: their writer may
+        /// still be running. Milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        older_than_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

@@ -409,6 +409,15 @@ fn shards_diff_reports_each_drift_on_its_shard() {
     assert!(!s.path("s0.db").exists(), "diff created s0.db");
 }
 
+/// SQLite has no prepared transactions: nothing to list or recover.
+#[test]
+fn transactions_on_sqlite_lists_nothing() {
+    let s = Session::new(&sqlite_config(&[("s0", "s0.db")]));
+    let out = s.run(&["transactions", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0 prepared branch(es)\n");
+}
+
 #[test]
 fn a_zero_timeout_is_refused() {
     let s = Session::new(&sqlite_config(&[("s0", "s0.db")]));
@@ -424,7 +433,7 @@ fn a_zero_timeout_is_refused() {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod servers {
     use diesel::connection::SimpleConnection;
-    use diesel::Connection;
+    use diesel::{Connection, RunQueryDsl};
 
     use super::*;
 
@@ -578,6 +587,109 @@ mod servers {
                     .batch_execute("ALTER TABLE shard_1.orders ADD COLUMN coupon TEXT")
                     .unwrap();
             },
+        );
+    }
+
+    /// `transactions list` and `recover` on MariaDB, with branches prepared by hand as a
+    /// crashed writer leaves them: an undecided one is left while young and rolled back
+    /// once old; one whose coordinator decided `commit` is committed.
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn transactions_list_and_recover_finish_what_a_crashed_writer_left() {
+        use diesel_sharding::{stable_hash, RoutingKey};
+        let admin = std::env::var("MYSQL_DATABASE_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
+        let base = unique();
+        let dbs: Vec<String> = (0..2).map(|i| format!("{base}_{i}")).collect();
+        let _guard = Databases::<diesel::MysqlConnection>::create(&admin, dbs.clone(), '`');
+        let mut config = "backend = \"mysql\"\nmigrations = \"migrations\"\n".to_owned();
+        for (i, db) in dbs.iter().enumerate() {
+            config.push_str(&format!(
+                "\n[[shards]]\nid = \"p{i}\"\nurl = \"{}\"\n",
+                with_database(&admin, db)
+            ));
+        }
+        let s = Session::new(&config);
+        assert!(s.run(&["migration", "run"]).status.success());
+        let tag = |i: usize| format!("p{i}+{:08x}", stable_hash(RoutingKey::Text(&dbs[i])) as u32);
+        let ten_minutes_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            - 600_000;
+        let prepare = |n: u64, order: i64| {
+            let id = format!("ds:{ten_minutes_ago:011x}{n:012x}:{}", tag(0));
+            let mut conn =
+                diesel::MysqlConnection::establish(&with_database(&admin, &dbs[1])).unwrap();
+            let xid = format!("'{id}','{}'", tag(1));
+            conn.batch_execute(&format!(
+                "XA START {xid}; INSERT INTO orders VALUES ({order}, 1, 1, 'x'); XA END {xid}; \
+                 XA PREPARE {xid}"
+            ))
+            .unwrap();
+            id
+        };
+        let undecided = prepare(1, 10);
+        let decided = prepare(2, 20);
+        let mut coordinator =
+            diesel::MysqlConnection::establish(&with_database(&admin, &dbs[0])).unwrap();
+        coordinator
+            .batch_execute(&format!(
+                "CREATE TABLE diesel_sharding_decisions (xid VARCHAR(64) PRIMARY KEY, \
+                 outcome VARCHAR(8) NOT NULL, participants TEXT NOT NULL, \
+                 decided_at_ms BIGINT NOT NULL); \
+                 INSERT INTO diesel_sharding_decisions VALUES ('{decided}', 'commit', 'p0,p1', 0)"
+            ))
+            .unwrap();
+
+        let list = s.run(&["transactions", "list"]);
+        assert!(list.status.success(), "{}", stderr(&list));
+        let out = stdout(&list);
+        assert!(
+            out.contains(&format!("{undecided} on `p1` (coordinator `p0`, ")),
+            "{out}"
+        );
+        assert!(out.contains("s old): undecided"), "{out}");
+        assert!(
+            out.contains(&format!("{decided} on `p1`")) && out.contains("): commit"),
+            "{out}"
+        );
+        assert!(out.ends_with("2 prepared branch(es)\n"), "{out}");
+
+        let young = s.run(&["transactions", "recover", "--older-than-ms", "3600000"]);
+        assert_eq!(
+            young.status.code(),
+            Some(1),
+            "the undecided one is left: {}",
+            stdout(&young)
+        );
+        assert!(
+            stdout(&young).contains(&format!("committed {decided}")),
+            "{}",
+            stdout(&young)
+        );
+        let old = s.run(&["transactions", "recover", "--older-than-ms", "0"]);
+        assert!(old.status.success(), "{}{}", stdout(&old), stderr(&old));
+        assert!(
+            stdout(&old).contains(&format!("rolled back {undecided}")),
+            "{}",
+            stdout(&old)
+        );
+        let after = s.run(&["transactions", "list"]);
+        assert!(
+            stdout(&after).ends_with("0 prepared branch(es)\n"),
+            "{}",
+            stdout(&after)
+        );
+        let mut shard =
+            diesel::MysqlConnection::establish(&with_database(&admin, &dbs[1])).unwrap();
+        let ids: Vec<i64> = diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT id FROM orders")
+            .load(&mut shard)
+            .unwrap();
+        assert_eq!(
+            ids,
+            [20],
+            "the decided order is in, the undecided one is not"
         );
     }
 

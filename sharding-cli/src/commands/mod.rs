@@ -3,6 +3,7 @@
 mod migration;
 mod route;
 mod shards;
+mod transactions;
 
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ where
         Command::Shards {
             action: ShardsAction::Diff,
         } => shards::diff(&pool, config),
+        Command::Transactions { action } => transactions::run(&pool, *action),
         Command::Route {
             key,
             text,
