@@ -20,3 +20,7 @@ mod mysql_only;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/atomic.rs"]
 mod atomic;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/atomic_chaos.rs"]
+mod atomic_chaos;

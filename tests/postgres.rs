@@ -29,3 +29,11 @@ mod uuid_keys;
 #[allow(clippy::duplicate_mod)]
 #[path = "suite/atomic.rs"]
 mod atomic;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/postgres_only.rs"]
+mod postgres_only;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "suite/atomic_chaos.rs"]
+mod atomic_chaos;

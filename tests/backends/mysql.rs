@@ -219,3 +219,18 @@ pub fn kill_own_session(conn: &mut Conn) {
             .expect("connection id");
     let _ = conn.batch_execute(&format!("KILL {id}"));
 }
+
+/// The server the atomic tests put their first shards on: the main one.
+pub fn two_phase_admin_url() -> String {
+    admin_url()
+}
+
+/// The name `scripts/chaos-server` gives this backend's killable server.
+pub const CHAOS_SERVER: &str = "mariadb";
+
+/// Drops the database `name` on the server at `admin_url`.
+pub fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = Conn::establish(admin_url) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+    }
+}

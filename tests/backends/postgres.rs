@@ -231,3 +231,13 @@ pub fn prepared_branches_tagged(conn: &mut Conn, tag: &str) -> i64 {
 pub fn kill_own_session(conn: &mut Conn) {
     let _ = conn.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())");
 }
+
+/// The name `scripts/chaos-server` gives this backend's killable server.
+pub const CHAOS_SERVER: &str = "pg";
+
+/// Drops the database `name` on the server at `admin_url`, whoever is connected to it.
+pub fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(mut admin) = Conn::establish(admin_url) {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}

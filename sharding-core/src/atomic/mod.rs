@@ -443,12 +443,14 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
     }
 }
 
-/// Gives every connection back; one whose branch is still open is dropped instead, so
-/// that its server rolls it back (a closure that panicked, say).
+/// Gives every connection back; one whose branch is not finished is dropped instead: an
+/// active branch (a closure that panicked, say) so that its server rolls it back, a
+/// prepared one left to recovery because MySQL lets no other session finish a prepared
+/// XA branch while the session that prepared it is alive.
 impl<Conn: ShardBackend> Drop for AtomicTransaction<'_, Conn> {
     fn drop(&mut self) {
         for mut p in self.participants.drain(..) {
-            if p.state == State::Active {
+            if p.state != State::Finished {
                 mark_broken(&mut *p.conn);
             }
             self.pool.give_back(p.index, p.conn);
