@@ -64,6 +64,9 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     decision_logs: Vec<AtomicBool>,
     /// Per shard: its tag in atomic transactions' ids, once read.
     branch_tags: Vec<OnceLock<Arc<str>>>,
+    /// Per shard: decisions it coordinated whose branches all committed, to delete with
+    /// its next decision.
+    finished_decisions: Vec<Mutex<Vec<Arc<str>>>>,
 }
 
 /// A user-defined type of one shard: shard position, schema, name.
@@ -162,6 +165,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             cancelling: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
             decision_logs: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
             branch_tags: (0..counters_len).map(|_| OnceLock::new()).collect(),
+            finished_decisions: (0..counters_len).map(|_| Mutex::new(Vec::new())).collect(),
         }
     }
 }
@@ -742,6 +746,24 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The tag of the shard at `index` in atomic transactions, if read already.
     pub(crate) fn branch_tag(&self, index: usize) -> &OnceLock<Arc<str>> {
         &self.inner.branch_tags[index]
+    }
+
+    /// Takes the decisions the shard at `index` coordinated that are no longer needed (at
+    /// most 100: one statement's worth).
+    pub(crate) fn take_finished_decisions(&self, index: usize) -> Vec<Arc<str>> {
+        let mut queue = self.inner.finished_decisions[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let keep = queue.len().saturating_sub(100);
+        queue.split_off(keep)
+    }
+
+    /// Notes decisions the shard at `index` coordinated that are no longer needed.
+    pub(crate) fn finished_decisions(&self, index: usize, ids: Vec<Arc<str>>) {
+        self.inner.finished_decisions[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
     }
 
     /// Whether the shard at `index` is known to have its decision log table.

@@ -151,11 +151,16 @@ fn an_atomic_transaction_commits_on_every_shard_it_touches_and_leaves_nothing_be
     );
     assert_eq!(prepared_on_servers(&databases), 0);
     assert!(pool.in_doubt_transactions().unwrap().is_empty());
+    // The decision stays until the coordinator's next decision, which deletes it in the
+    // same round trip.
+    assert_eq!(decision_row(&databases, &id).as_deref(), Some("commit"));
+    pool.atomic(|tx| write_everywhere(tx, 150)).unwrap();
     assert_eq!(
         decision_row(&databases, &id),
         None,
-        "the decision is deleted once every shard committed"
+        "deleted once every shard committed"
     );
+    assert_eq!(all_or_nothing(&databases, 150), Some(true));
 
     // One shard: committed directly, nothing prepared.
     pool.atomic(|tx| {
@@ -169,7 +174,7 @@ fn an_atomic_transaction_commits_on_every_shard_it_touches_and_leaves_nothing_be
     assert!(order_ids_on(&databases, 1).contains(&200));
     assert_eq!(
         seen.count(Operation::Prepare),
-        2,
+        4,
         "no prepare for one shard"
     );
 }

@@ -333,7 +333,7 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
         match self.participants.as_mut_slice() {
             [] => return Ok(()),
             [only] => {
-                let step = TwoPhaseStep::CommitOnePhase(&only.branch);
+                let step = TwoPhaseStep::CommitOnePhase(&only.branch, "");
                 let result = run_step(pool, only.index, &mut only.conn, Operation::Decide, step);
                 only.state = State::Finished;
                 return result.map_err(|cause| {
@@ -367,22 +367,23 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
                 }
             }
         }
-        // The decision, in the coordinator's own commit.
+        // The decision, in the coordinator's own commit, in one round trip with the
+        // deletion of decisions no longer needed (every branch of theirs committed).
         let participants: Vec<&str> = self.shards().map(ShardId::as_str).collect();
-        let record = insert_decision_sql(&id, "commit", &participants.join(","), now_ms());
+        let participants = participants.join(",");
         let coordinator = &mut self.participants[0];
-        let recorded = executor::run(
-            pool,
-            statement(coordinator.index, Operation::Query),
-            &mut coordinator.conn,
-            |_| None,
-            |conn| conn.batch_execute(&record),
-        );
-        if let Err(cause) = recorded {
-            self.roll_back();
-            return Err(AtomicError::RolledBack(cause));
+        let finished = pool.take_finished_decisions(coordinator.index);
+        let mut first = String::new();
+        if !finished.is_empty() {
+            let ids: Vec<String> = finished.iter().map(|id| format!("'{id}'")).collect();
+            first = format!(
+                "DELETE FROM {DECISIONS_TABLE} WHERE xid IN ({}); ",
+                ids.join(", ")
+            );
         }
-        let step = TwoPhaseStep::CommitOnePhase(&coordinator.branch);
+        first.push_str(&insert_decision_sql(&id, "commit", &participants, now_ms()));
+        first.push_str("; ");
+        let step = TwoPhaseStep::CommitOnePhase(&coordinator.branch, &first);
         let decided = run_step(
             pool,
             coordinator.index,
@@ -390,20 +391,25 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
             Operation::Decide,
             step,
         );
-        coordinator.state = State::Finished;
         if let Err(cause) = decided {
-            mark_broken(&mut *coordinator.conn);
+            let index = coordinator.index;
+            pool.finished_decisions(index, finished);
             if is_lost::<Conn>(&cause) {
                 // Prepared branches stay for recovery, which reads the decision.
+                coordinator.state = State::Finished;
+                mark_broken(&mut *coordinator.conn);
                 return Err(AtomicError::OutcomeUnknown {
                     id,
-                    coordinator: pool.id(coordinator.index).clone(),
+                    coordinator: pool.id(index).clone(),
                     cause: Box::new(cause),
                 });
             }
+            // Refused (the decision was taken by recovery, a constraint at commit):
+            // nothing committed.
             self.roll_back();
             return Err(AtomicError::RolledBack(cause));
         }
+        coordinator.state = State::Finished;
         // Phase two: every prepared shard commits.
         let mut committed = vec![pool.id(self.participants[0].index).clone()];
         let mut pending = Vec::new();
@@ -428,17 +434,10 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
                 cause: Box::new(cause),
             });
         }
-        // Every shard committed: the decision is not needed any more. Best effort: a row
-        // left behind is deleted by recovery.
-        let coordinator = &mut self.participants[0];
-        let forget = format!("DELETE FROM {DECISIONS_TABLE} WHERE xid = '{id}'");
-        let _ = executor::run(
-            pool,
-            statement(coordinator.index, Operation::Query),
-            &mut coordinator.conn,
-            |_| None,
-            |conn| conn.batch_execute(&forget),
-        );
+        // Every shard committed: the decision is not needed any more. It is deleted with
+        // the coordinator's next decision (or by recovery).
+        let coordinator = self.participants[0].index;
+        pool.finished_decisions(coordinator, vec![id.into()]);
         Ok(())
     }
 }

@@ -234,8 +234,9 @@ pub enum TwoPhaseStep<'a> {
     /// Prepares it (`PREPARE TRANSACTION`, `XA END` + `XA PREPARE`); after it, the
     /// connection is outside any transaction.
     Prepare(&'a crate::atomic::Branch),
-    /// Commits it without preparing (`COMMIT`, `XA COMMIT ... ONE PHASE`).
-    CommitOnePhase(&'a crate::atomic::Branch),
+    /// Commits it without preparing (`COMMIT`, `XA COMMIT ... ONE PHASE`), after the
+    /// statements given (`;`-terminated, possibly none), in the same round trip.
+    CommitOnePhase(&'a crate::atomic::Branch, &'a str),
     /// Rolls it back before it was prepared.
     Rollback(&'a crate::atomic::Branch),
     /// Commits it once prepared, from any connection to the same database.

@@ -171,9 +171,9 @@ impl ShardBackend for MysqlConnection {
                 let xid = branch.xa_xid();
                 conn.batch_execute(&format!("XA END {xid}; XA PREPARE {xid}"))
             }
-            TwoPhaseStep::CommitOnePhase(branch) => {
+            TwoPhaseStep::CommitOnePhase(branch, first) => {
                 let xid = branch.xa_xid();
-                conn.batch_execute(&format!("XA END {xid}; XA COMMIT {xid} ONE PHASE"))
+                conn.batch_execute(&format!("{first}XA END {xid}; XA COMMIT {xid} ONE PHASE"))
             }
             TwoPhaseStep::Rollback(branch) => {
                 let xid = branch.xa_xid();

@@ -150,7 +150,9 @@ impl ShardBackend for PgConnection {
             TwoPhaseStep::Prepare(branch) => {
                 conn.batch_execute(&format!("SELECT 1; PREPARE TRANSACTION '{}'", branch.gid()))
             }
-            TwoPhaseStep::CommitOnePhase(_) => conn.batch_execute("SELECT 1; COMMIT"),
+            TwoPhaseStep::CommitOnePhase(_, first) => {
+                conn.batch_execute(&format!("{first}SELECT 1; COMMIT"))
+            }
             TwoPhaseStep::Rollback(_) => conn.batch_execute("ROLLBACK"),
             TwoPhaseStep::CommitPrepared(branch) => {
                 return conn.batch_execute(&format!("COMMIT PREPARED '{}'", branch.gid()))
