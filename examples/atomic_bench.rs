@@ -12,15 +12,19 @@
 //! as two `pool.transaction` calls (one per shard, not atomic), then as one `pool.atomic`;
 //! rounds alternate, and the medians of 7 rounds of `OPS` transfers are reported.
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use diesel::{connection::SimpleConnection, prelude::*};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use diesel_sharding::{Error, ShardBackend, ShardedPool};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 const OPS: usize = 500;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 const ROUNDS: usize = 7;
 
 fn main() -> Result<(), BoxError> {
@@ -36,6 +40,7 @@ fn main() -> Result<(), BoxError> {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn bench<Conn>(server: &str) -> Result<(), BoxError>
 where
     Conn: ShardBackend + diesel::connection::LoadConnection,
@@ -61,6 +66,7 @@ where
     result
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn run<Conn>(root: &str, names: &[String]) -> Result<(), BoxError>
 where
     Conn: ShardBackend,
