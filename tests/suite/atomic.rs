@@ -365,3 +365,17 @@ fn two_recoveries_at_once_do_not_disagree() {
     assert_eq!(prepared_on_servers(&databases), 0);
     assert!(pool.in_doubt_transactions().unwrap().is_empty());
 }
+
+/// `recover_transactions_on_start` finishes what a crash left before `build` returns.
+#[test]
+fn a_pool_built_with_recovery_on_start_finishes_what_a_crash_left() {
+    let (databases, pool) = migrated();
+    run_child(&databases, "between_commits", 11_000);
+    assert_eq!(pool.in_doubt_transactions().unwrap().len(), 1);
+    let restarted = pool_on(&databases, |b| {
+        b.recover_transactions_on_start(Duration::from_secs(60))
+    });
+    assert!(restarted.in_doubt_transactions().unwrap().is_empty());
+    assert_eq!(all_or_nothing(&databases, 11_000), Some(true));
+    assert_eq!(prepared_on_servers(&databases), 0);
+}
