@@ -99,8 +99,9 @@ impl RecoveryReport {
 
 impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The prepared branches of atomic transactions on every shard, with their
-    /// coordinators' decisions, read-only. Fails with [`Error::FanOut`] naming the
-    /// shards that could not be read.
+    /// coordinators' decisions. It changes nothing (but creates the empty decision table
+    /// on a coordinator that lost it). Fails with [`Error::FanOut`] naming the shards that
+    /// could not be read.
     pub fn in_doubt_transactions(&self) -> Result<Vec<InDoubt>> {
         let (mut branches, failures) = self.prepared_everywhere();
         if !failures.is_empty() {
@@ -331,23 +332,7 @@ impl Decisions {
         if let Some(decision) = self.known.get(&branch.id) {
             return Ok(*decision);
         }
-        let index = pool.shard_index(branch.coordinator.as_str())?;
-        let read = format!(
-            "SELECT outcome FROM {DECISIONS_TABLE} WHERE xid = '{}'",
-            branch.id
-        );
-        let create = create_decisions_sql();
-        let outcomes = executor::run_checked_out(
-            pool,
-            index,
-            Operation::Query,
-            |_| None,
-            |c| {
-                c.batch_execute(&create)?;
-                Conn::load_strings(c, &read)
-            },
-        )?;
-        let decision = outcomes.first().and_then(|o| Decision::parse(o));
+        let decision = read_decision(pool, branch, &create_decisions_sql())?;
         self.known.insert(branch.id.clone(), decision);
         Ok(decision)
     }
@@ -359,32 +344,39 @@ impl Decisions {
         pool: &ShardedPool<Conn>,
         branch: &InDoubt,
     ) -> Result<Decision> {
-        let index = pool.shard_index(branch.coordinator.as_str())?;
         let record = Conn::record_decision_once(&branch.id, "abort", "", super::now_ms());
-        let read = format!(
-            "SELECT outcome FROM {DECISIONS_TABLE} WHERE xid = '{}'",
-            branch.id
-        );
-        let outcomes = executor::run_checked_out(
-            pool,
-            index,
-            Operation::Query,
-            |_| None,
-            |c| {
-                c.batch_execute(&record)?;
-                Conn::load_strings(c, &read)
-            },
-        )?;
-        let decision = outcomes
-            .first()
-            .and_then(|o| Decision::parse(o))
-            .ok_or_else(|| Error::Query {
-                shard: branch.coordinator.clone(),
-                source: diesel::result::Error::NotFound,
-            })?;
+        let decision = read_decision(pool, branch, &record)?.ok_or_else(|| Error::Query {
+            shard: branch.coordinator.clone(),
+            source: diesel::result::Error::NotFound,
+        })?;
         self.known.insert(branch.id.clone(), Some(decision));
         Ok(decision)
     }
+}
+
+/// Runs `first` on `branch`'s coordinator, then reads the decision recorded there for
+/// its transaction, on one connection.
+fn read_decision<Conn: ShardBackend>(
+    pool: &ShardedPool<Conn>,
+    branch: &InDoubt,
+    first: &str,
+) -> Result<Option<Decision>> {
+    let index = pool.shard_index(branch.coordinator.as_str())?;
+    let read = format!(
+        "SELECT outcome FROM {DECISIONS_TABLE} WHERE xid = '{}'",
+        branch.id
+    );
+    let outcomes = executor::run_checked_out(
+        pool,
+        index,
+        Operation::Query,
+        |_| None,
+        |c| {
+            c.batch_execute(first)?;
+            Conn::load_strings(c, &read)
+        },
+    )?;
+    Ok(outcomes.first().and_then(|o| Decision::parse(o)))
 }
 
 fn failure(shard: ShardId, error: Error) -> ShardFailure {
