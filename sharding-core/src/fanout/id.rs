@@ -5,7 +5,8 @@ use std::fmt;
 use diesel::dsl::Find;
 use diesel::query_dsl::methods::FindDsl;
 
-use super::{FanOut, Target};
+use super::FanOut;
+use crate::query::target::Target;
 use crate::{Result, Router, RoutingKey, ShardId, ShardKey, ShardedTable};
 
 /// Narrows the shards that may hold a row, given only its id: used by
@@ -75,13 +76,7 @@ pub trait FindAnywhereDsl: ShardedTable + Sized {
         Id: ShardKey,
         Self: FindDsl<Id>,
     {
-        let target = match id.routing_key() {
-            Some(key) => Target::Id {
-                id: key.to_owned_key(),
-                encoded: Self::ENCODED_ID,
-            },
-            None => Target::MissingId,
-        };
+        let target = Target::id(&id, Self::ENCODED_ID);
         FanOut::with_target(self.find(id), target)
     }
 }

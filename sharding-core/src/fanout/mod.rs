@@ -23,27 +23,14 @@ pub use policy::{AllowPartial, FailFast, FailurePolicy, PartialResult};
 
 use crate::error::ShardFailure;
 use crate::executor::{self, Job};
+use crate::query::target::Target;
 use crate::query::RouteExplanation;
 use crate::{
-    CanExecute, CanLoad, EncodedIdChooser, Error, OwnedKey, Result, ShardAccess, ShardBackend,
-    ShardId, Sharded, ShardedPool,
+    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, Sharded, ShardedPool,
 };
 
 /// Each healthy shard's result, and the failures.
 pub(crate) type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
-
-/// Which shards a fan-out runs on.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    All,
-    Shards(Vec<ShardId>),
-    /// The shards that may hold this id; `encoded`: the id names its shard.
-    Id {
-        id: OwnedKey,
-        encoded: bool,
-    },
-    MissingId,
-}
 
 /// A query to run on several shards. Made by
 /// [`all_shards`](crate::ShardPinDsl::all_shards) or
@@ -234,58 +221,11 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         &self,
         pool: &ShardedPool<Conn>,
     ) -> Result<RouteExplanation> {
-        let indices = self.indices(pool)?;
-        let why = match &self.target {
-            Target::All => "all_shards: every shard".to_owned(),
-            Target::Shards(_) => "on_shards: the shards named".to_owned(),
-            Target::Id { id, encoded: true } => format!("id {id} names its shard (encoded ids)"),
-            Target::Id { id, encoded: false } => {
-                format!("id {id}: the shards the id chooser names")
-            }
-            Target::MissingId => return Err(Error::MissingKey { what: "query" }),
-        };
-        Ok(RouteExplanation::shards(pool, &indices, why))
+        self.target.explain(pool)
     }
 
     fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {
         self.target.indices(pool)
-    }
-}
-
-impl Target {
-    /// The positions of the shards this target names in `pool`, in pool order.
-    fn indices<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<Vec<usize>> {
-        let mut indices = match self {
-            Target::All => (0..pool.shard_ids().len()).collect(),
-            Target::Shards(ids) => ids
-                .iter()
-                .map(|id| pool.shard_index(id.as_str()))
-                .collect::<Result<Vec<_>>>()?,
-            Target::Id { id, encoded: true } => {
-                let layout = pool.encoded_ids().ok_or_else(|| Error::NoShardForKey {
-                    router: "encoded id",
-                    key: id.to_string(),
-                    hint: "this table's ids encode their shard, but the pool has no id layout: \
-                           declare it with `ShardedPoolBuilder::encoded_ids`"
-                        .to_owned(),
-                })?;
-                EncodedIdChooser(*layout)
-                    .candidates(id.as_routing_key(), pool.shard_ids())?
-                    .iter()
-                    .map(|id| pool.shard_index(id.as_str()))
-                    .collect::<Result<Vec<_>>>()?
-            }
-            Target::Id { id, encoded: false } => pool
-                .id_chooser()
-                .candidates(id.as_routing_key(), pool.shard_ids())?
-                .iter()
-                .map(|id| pool.shard_index(id.as_str()))
-                .collect::<Result<Vec<_>>>()?,
-            Target::MissingId => return Err(Error::MissingKey { what: "query" }),
-        };
-        indices.sort_unstable();
-        indices.dedup();
-        Ok(indices)
     }
 }
 

@@ -14,6 +14,7 @@ mod forward;
 pub(crate) use forward::forward_query_dsl;
 mod multi;
 mod routed;
+pub(crate) mod target;
 
 pub use explain::RouteExplanation;
 pub use multi::MultiRouted;

@@ -1,5 +1,6 @@
 //! Several-shard queries by key: [`MultiRouted`].
 
+use crate::query::target::group_by_shard;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -102,17 +103,16 @@ where
     where
         K: std::fmt::Display,
     {
-        let mut groups: Vec<Vec<String>> = pool.shard_ids().iter().map(|_| Vec::new()).collect();
-        for key in &self.keys {
-            let index = pool.route_key_index(key, "query")?;
-            groups[index].push(key.to_string());
-        }
+        let groups = group_by_shard(pool, self.keys.iter())?;
         let owning: Vec<usize> = (0..groups.len())
             .filter(|i| !groups[*i].is_empty())
             .collect();
         let why: Vec<String> = owning
             .iter()
-            .map(|i| format!("keys {} -> {}", groups[*i].join(", "), pool.id(*i)))
+            .map(|i| {
+                let keys: Vec<String> = groups[*i].iter().map(ToString::to_string).collect();
+                format!("keys {} -> {}", keys.join(", "), pool.id(*i))
+            })
             .collect();
         Ok(RouteExplanation::shards(
             pool,
@@ -131,12 +131,7 @@ where
         self,
         pool: &ShardedPool<Conn>,
     ) -> Result<Vec<(usize, Filter<Q, P>)>> {
-        let mut groups: Vec<Vec<K>> = pool.shard_ids().iter().map(|_| Vec::new()).collect();
-        for key in self.keys {
-            let index = pool.route_key_index(&key, "query")?;
-            groups[index].push(key);
-        }
-        Ok(groups
+        Ok(group_by_shard(pool, self.keys)?
             .into_iter()
             .enumerate()
             .filter(|(_, keys)| !keys.is_empty())

@@ -12,21 +12,14 @@ use diesel::{QuerySource, Table};
 
 use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
+use super::target::Target;
 use super::{KeyPredicates, RouteExplanation};
 use crate::executor::{self, Job};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
-    CanExecute, CanLoad, Error, OwnedKey, Result, ShardAccess, ShardBackend, ShardId, ShardKey,
-    ShardedModel, ShardedPool, ShardedTable,
+    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedModel,
+    ShardedPool, ShardedTable,
 };
-
-/// Where a [`Routed`] query runs.
-#[derive(Debug, Clone)]
-enum Target {
-    Key(OwnedKey),
-    MissingKey,
-    Shard(ShardId),
-}
 
 /// A Diesel query bound for one shard: the shard that owns a key
 /// ([`for_key`](KeyRoutingDsl::for_key)) or a shard you named
@@ -102,19 +95,11 @@ impl<Q> Routed<Q> {
         &self,
         pool: &ShardedPool<Conn>,
     ) -> Result<RouteExplanation> {
-        let index = self.index(pool)?;
-        Ok(match &self.target {
-            Target::Key(key) => RouteExplanation::for_key(pool, key.as_routing_key(), index),
-            _ => RouteExplanation::shards(pool, &[index], "pinned with set_shard"),
-        })
+        self.target.explain(pool)
     }
 
     fn index<Conn: ShardBackend>(&self, pool: &ShardedPool<Conn>) -> Result<usize> {
-        match &self.target {
-            Target::Key(key) => pool.route_index(key.as_routing_key()),
-            Target::MissingKey => Err(Error::MissingKey { what: "query" }),
-            Target::Shard(id) => pool.shard_index(id.as_str()),
-        }
+        self.target.index(pool)
     }
 
     /// The call's deadline in `pool`: its own, or the pool's default.
@@ -294,7 +279,7 @@ pub trait KeyRoutingDsl: Sized + HasTable<Table: ShardedTable> {
         KeyColumnOf<Self>: KeyPredicates<K>,
         Self: FilterDsl<KeyEq<KeyColumnOf<Self>, K>>,
     {
-        let target = key_target(&key);
+        let target = Target::key(&key);
         Routed::new(
             self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
             target,
@@ -337,7 +322,7 @@ pub trait StatementRoutingDsl: Sized {
         StatementKeyColumn<Self>: KeyPredicates<K>,
         Self: FilterDsl<KeyEq<StatementKeyColumn<Self>, K>>,
     {
-        let target = key_target(&key);
+        let target = Target::key(&key);
         Routed::new(
             self.filter(<Self::Table as ShardedTable>::key_column().key_eq(key)),
             target,
@@ -367,13 +352,6 @@ impl<T: ShardedTable, U, Ret> StatementRoutingDsl for DeleteStatement<T, U, Ret>
     type Table = T;
 }
 
-fn key_target<K: ShardKey>(key: &K) -> Target {
-    match key.routing_key() {
-        Some(key) => Target::Key(key.to_owned_key()),
-        None => Target::MissingKey,
-    }
-}
-
 /// Runs any Diesel query or statement on a shard you choose, or on every shard.
 /// Implemented for everything Diesel can run (every type with a `QueryId`: tables,
 /// `SELECT`s, boxed queries, `INSERT`/`UPDATE`/`DELETE`, `sql_query`), and nothing else:
@@ -393,11 +371,7 @@ pub trait ShardPinDsl: Sized + QueryId {
     /// (SQLAlchemy's weather/report pattern), written there too:
     /// `diesel::insert_into(reports::table).values(&report).on_shard_of(&location).execute(&pool)`.
     fn on_shard_of<Row: ShardedModel + ?Sized>(self, row: &Row) -> Routed<Self> {
-        let target = match row.shard_key().routing_key() {
-            Some(key) => Target::Key(key.to_owned_key()),
-            None => Target::MissingKey,
-        };
-        Routed::new(self, target)
+        Routed::new(self, Target::key(&row.shard_key()))
     }
 
     /// Runs the query on every shard (in parallel by default), for a result merged in
