@@ -120,8 +120,7 @@ mod error;
 mod events;
 mod executor;
 mod fanout;
-mod id_schemes;
-mod ids;
+pub mod ids;
 mod insert_batch;
 mod key;
 mod migrations;
@@ -154,10 +153,9 @@ pub use fanout::{
     FindAnywhereDsl, FirstPageDescQuery, FirstPageQuery, IdChooser, Keyset, KeysetDesc, MergeBy,
     Merged, PartialResult, Summable,
 };
-pub use id_schemes::{BlockIds, IdScheme, UuidV7Ids, BLOCK_IDS_PER_SHARD};
 pub use ids::{
-    Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, ShardEncodedIds, SystemClock,
-    DEFAULT_EPOCH_MS,
+    BlockIds, Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, IdScheme,
+    ShardEncodedIds, SystemClock, UuidV7Ids, BLOCK_IDS_PER_SHARD, DEFAULT_EPOCH_MS,
 };
 pub use insert_batch::InsertBatch;
 pub use key::{OwnedKey, RoutingKey, ShardKey};

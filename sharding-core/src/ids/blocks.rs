@@ -1,10 +1,6 @@
-//! Pluggable id schemes: shard-encoding ids, UUIDs, and blocks of ids reserved from a
-//! table on each shard.
+//! [`BlockIds`]: ids reserved in blocks from a table on each shard.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use diesel::connection::SimpleConnection;
@@ -14,116 +10,10 @@ use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::BigInt;
 
+use super::IdScheme;
 use crate::events::Operation;
 use crate::executor;
-use crate::{Error, RangeRouter, Result, ShardBackend, ShardEncodedIds, ShardKey, ShardedPool};
-
-/// A way to make primary keys for new rows, told which shard the row goes to.
-///
-/// [`ShardEncodedIds`] puts the shard in the id; [`UuidV7Ids`] makes UUIDs that say
-/// nothing about the shard; [`BlockIds`] hands out ids from ranges reserved in a table on
-/// each shard, each shard with its own range of the id space.
-pub trait IdScheme<Conn: ShardBackend>: Send + Sync {
-    /// The id type.
-    type Id;
-
-    /// A new id for a row that goes to the shard at `position` in `pool`. A position the
-    /// pool does not have is [`Error::UnknownShard`](crate::Error::UnknownShard).
-    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<Self::Id>;
-
-    /// A new id for a row whose shard key is `key`.
-    fn next_id_for_key<K: ShardKey + ?Sized>(
-        &self,
-        pool: &ShardedPool<Conn>,
-        key: &K,
-    ) -> Result<Self::Id> {
-        let position = pool.route_key_index(key, "row")?;
-        self.next_id(pool, position)
-    }
-}
-
-impl<Conn: ShardBackend> IdScheme<Conn> for ShardEncodedIds {
-    type Id = i64;
-
-    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<i64> {
-        pool.check_index(position)?;
-        self.generate(position as u64)
-    }
-}
-
-/// UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits, as 16
-/// bytes for a `BINARY(16)`/`BLOB`/`UUID`-as-bytes column. Time-ordered across
-/// milliseconds; the shard is not in the id, so lookups by id ask every shard.
-///
-/// ```
-/// use diesel::SqliteConnection;
-/// use sharding_core::{IdScheme, ShardedPool, UuidV7Ids};
-///
-/// # let dir = tempfile::tempdir()?;
-/// # let pool = ShardedPool::<SqliteConnection>::builder()
-/// #     .shard("s0", dir.path().join("s0.db").to_string_lossy()).build()?;
-/// let uuids = UuidV7Ids::new();
-/// let id: [u8; 16] = uuids.next_id(&pool, 0)?;
-/// assert_eq!(id[6] >> 4, 7); // version 7
-/// assert_eq!(id[8] >> 6, 0b10); // RFC 9562 variant
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-pub struct UuidV7Ids {
-    random: RandomState,
-    counter: AtomicU64,
-}
-
-impl Default for UuidV7Ids {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl UuidV7Ids {
-    /// A generator with fresh random keys.
-    pub fn new() -> Self {
-        UuidV7Ids {
-            random: RandomState::new(),
-            counter: AtomicU64::new(0),
-        }
-    }
-
-    /// A new UUIDv7.
-    pub fn generate(&self) -> [u8; 16] {
-        let millis = crate::SystemClock.now_ms_for_uuid();
-        // Random bits: SipHash, keyed randomly per generator, of a counter.
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut a = self.random.build_hasher();
-        a.write_u64(n);
-        let mut b = self.random.build_hasher();
-        b.write_u64(!n);
-        let (ra, rb) = (a.finish().to_be_bytes(), b.finish().to_be_bytes());
-        let mut id = [0_u8; 16];
-        id[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-        id[6..8].copy_from_slice(&ra[..2]);
-        id[8..16].copy_from_slice(&rb);
-        id[6] = (id[6] & 0x0f) | 0x70;
-        id[8] = (id[8] & 0x3f) | 0x80;
-        id
-    }
-}
-
-impl crate::SystemClock {
-    fn now_ms_for_uuid(self) -> u64 {
-        use crate::Clock;
-        self.now_ms()
-    }
-}
-
-impl<Conn: ShardBackend> IdScheme<Conn> for UuidV7Ids {
-    type Id = [u8; 16];
-
-    fn next_id(&self, pool: &ShardedPool<Conn>, position: usize) -> Result<[u8; 16]> {
-        pool.check_index(position)?;
-        Ok(self.generate())
-    }
-}
+use crate::{Error, RangeRouter, Result, ShardBackend, ShardedPool};
 
 /// Ids reserved in blocks from a table on each shard (hi/lo): shard number `p` owns the
 /// ids `p × 2⁴⁰ + 1 ..= (p + 1) × 2⁴⁰`, and its table `diesel_sharding_id_blocks` keeps
