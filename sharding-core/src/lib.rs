@@ -110,25 +110,26 @@
 
 mod access;
 pub mod atomic;
-mod backend;
+pub mod backend;
 mod builder;
 mod capability;
 #[cfg(feature = "config")]
-mod config;
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 mod connection;
 mod error;
-mod events;
+pub mod events;
 mod executor;
-mod fanout;
+pub mod fanout;
 pub mod ids;
 mod insert_batch;
 mod key;
 mod migrations;
 mod model;
 mod pool;
-mod query;
+pub mod query;
 mod redact;
-mod router;
+pub mod router;
 pub mod schema_diff;
 mod shard_id;
 mod sharded;

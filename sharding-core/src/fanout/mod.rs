@@ -51,7 +51,7 @@ pub(crate) type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
 /// | [`avg`](FanOut::avg) | `(SUM(x), COUNT(x))` | the true average (never an average of averages) |
 /// | [`merge_groups`](FanOut::merge_groups) | `(key, value)` per group | one row per key, values combined |
 /// | [`get_result_per_shard`](FanOut::get_result_per_shard) | one row | one value per shard |
-/// | [`get_unique`](FanOut::get_unique) | at most one row | the row, or [`Error::Ambiguous`](crate::Error::Ambiguous) if two shards have one |
+/// | [`get_unique`](FanOut::get_unique) | at most one row | the row, or [`Error::Ambiguous`] if two shards have one |
 /// | [`execute`](FanOut::execute), [`execute_per_shard`](FanOut::execute_per_shard) | rows affected | the total, or each shard's count |
 ///
 /// Each shard uses one connection for the query. With the default [`FailFast`] policy
@@ -171,7 +171,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// Sets this call's deadline: the call returns within `limit` (plus a few
     /// milliseconds) even if the network to some shard stalls (bytes stop, nothing is
     /// refused or closed). A shard that has not answered by then counts as failed with
-    /// [`Error::Timeout`](crate::Error::Timeout) naming it: under fail-fast the call
+    /// [`Error::Timeout`] naming it: under fail-fast the call
     /// fails, under [`allow_partial`](Self::allow_partial) the other shards' results
     /// come back with it. The limit also bounds each shard's checkout, and is sent as
     /// each shard's server-side statement limit where the backend has one (PostgreSQL
