@@ -1,10 +1,15 @@
 //! [`ShardedPool`]: one r2d2 pool per shard, plus the router.
 
+mod checkout;
+mod positions;
+mod session;
+mod types;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::insertable::Insertable;
 use diesel::migration::MigrationSource;
@@ -14,10 +19,8 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::sql_types::Untyped;
 use diesel_migrations::MigrationHarness;
 
-use crate::backend::mark_broken;
-use crate::events::{HandleEvent, Operation, ShardCounters, ShardEvent, ShardStats};
+use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
 use crate::executor::workers::Workers;
-use crate::executor::Checkout;
 use crate::insert_batch::InsertBatch;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
@@ -26,6 +29,11 @@ use crate::{
     ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardedConnection, ShardedModel,
     ShardedPoolBuilder, TableOf, TransactionError,
 };
+
+pub(crate) use checkout::hand_out;
+use checkout::Stashed;
+pub(crate) use types::ShardTypes;
+use types::TypeKey;
 
 /// The r2d2 pool of one shard.
 pub type ShardPool<Conn> = Pool<ConnectionManager<Conn>>;
@@ -69,9 +77,6 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     finished_decisions: Vec<Mutex<Vec<Arc<str>>>>,
 }
 
-/// A user-defined type of one shard: shard position, schema, name.
-type TypeKey = (usize, Option<String>, String);
-
 /// Where one shard lives: a physical pool, and for a logical shard its namespace there.
 pub(crate) struct ShardSlot {
     pub(crate) pool: usize,
@@ -85,50 +90,6 @@ impl ShardSlot {
             namespace: None,
         }
     }
-}
-
-/// An idle connection of a shared pool, kept aside on the namespace of the logical
-/// shard it last served, so that the next statement for that shard needs no switch.
-struct Stashed<Conn: ShardBackend> {
-    shard: usize,
-    conn: ShardPooledConnection<Conn>,
-    since: Instant,
-}
-
-/// How long a stashed connection may wait for its shard before it goes back to r2d2
-/// (r2d2's own idle timeout when it has one and it is shorter).
-const STASH_IDLE: Duration = Duration::from_secs(60);
-
-/// The namespace a pooled connection is switched to, kept in the connection's r2d2
-/// extensions so that it lives exactly as long as the physical connection.
-struct CurrentNamespace(Arc<str>);
-
-/// The server-side statement limit a pooled connection's session has, when it has one
-/// (kept like [`CurrentNamespace`], so that a limit is set once per connection, not
-/// before and after every statement).
-struct CurrentLimit(Duration);
-
-/// The server's id of a pooled connection's session, for cancel requests.
-struct SessionId(u64);
-
-/// Readies `conn` for user code: lifts the statement limit a deadline left on its
-/// session, and forgets which namespace it is on (the code may switch it: `SET
-/// search_path`, `USE`, `DISCARD ALL`), so that the next routed use switches it again.
-/// A connection whose limit cannot be lifted is marked broken (the pool drops it).
-pub(crate) fn hand_out<Conn: ShardBackend>(
-    conn: &mut ShardPooledConnection<Conn>,
-) -> diesel::QueryResult<()> {
-    PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
-    if PooledConnection::extensions_mut(conn)
-        .remove::<CurrentLimit>()
-        .is_some()
-    {
-        if let Err(e) = Conn::set_statement_timeout(conn, None) {
-            mark_broken(&mut **conn);
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 impl<Conn: ShardBackend> PoolInner<Conn> {
@@ -166,43 +127,6 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             decision_logs: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
             branch_tags: (0..counters_len).map(|_| OnceLock::new()).collect(),
             finished_decisions: (0..counters_len).map(|_| Mutex::new(Vec::new())).collect(),
-        }
-    }
-}
-
-/// Looks up the user-defined types of a statement being collected for one shard.
-pub(crate) struct ShardTypes<Conn: ShardBackend> {
-    pool: ShardedPool<Conn>,
-    index: usize,
-    limit: Option<Duration>,
-    failure: Arc<Mutex<Option<Error>>>,
-}
-
-impl<Conn: ShardBackend> ShardTypes<Conn> {
-    pub(crate) fn new(pool: &ShardedPool<Conn>, index: usize, limit: Option<Duration>) -> Self {
-        ShardTypes {
-            pool: pool.clone(),
-            index,
-            limit,
-            failure: Arc::default(),
-        }
-    }
-
-    /// Where the first failed lookup leaves its error.
-    pub(crate) fn failure(&self) -> Arc<Mutex<Option<Error>>> {
-        Arc::clone(&self.failure)
-    }
-}
-
-impl<Conn: ShardBackend> crate::backend::TypeLookup for ShardTypes<Conn> {
-    fn lookup(&mut self, name: &str, schema: Option<&str>) -> Option<(u32, u32)> {
-        match self.pool.type_ids(self.index, name, schema, self.limit) {
-            Ok(ids) => Some(ids),
-            Err(e) => {
-                let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-                failure.get_or_insert(e);
-                None
-            }
         }
     }
 }
@@ -458,131 +382,6 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self.inner.workers
     }
 
-    /// Sets the server-side statement limit of `conn`'s session to `limit` unless it
-    /// has it already (where the backend can limit statements; a no-op on SQLite).
-    pub(crate) fn limit_statements(
-        &self,
-        conn: &mut ShardPooledConnection<Conn>,
-        limit: Option<Duration>,
-    ) -> diesel::QueryResult<()> {
-        if !self.inner.server_limits {
-            return Ok(());
-        }
-        let current = PooledConnection::extensions(conn)
-            .get::<CurrentLimit>()
-            .map(|l| l.0);
-        if current == limit {
-            return Ok(());
-        }
-        // Forget the old limit first: if setting fails, the session's limit is unknown.
-        PooledConnection::extensions_mut(conn).remove::<CurrentLimit>();
-        match Conn::set_statement_timeout(conn, limit) {
-            Ok(true) => {
-                if let Some(limit) = limit {
-                    PooledConnection::extensions_mut(conn).insert(CurrentLimit(limit));
-                }
-                Ok(())
-            }
-            Ok(false) => Ok(()),
-            Err(e) => {
-                mark_broken(&mut **conn);
-                Err(e)
-            }
-        }
-    }
-
-    /// The server's id of `conn`'s session, asked once per connection, where the backend
-    /// can cancel statements (`None` elsewhere, or if it cannot be had).
-    pub(crate) fn session_of(&self, conn: &mut ShardPooledConnection<Conn>) -> Option<u64> {
-        if let Some(id) = PooledConnection::extensions(conn).get::<SessionId>() {
-            return Some(id.0);
-        }
-        Conn::cancel_statement(0)?;
-        let id = Conn::session_id(conn).ok().flatten()?;
-        PooledConnection::extensions_mut(conn).insert(SessionId(id));
-        Some(id)
-    }
-
-    /// Asks the shard at `index`, from another connection, to cancel what the session
-    /// `session` runs: the statement a caller gave up on at its deadline. Sent from a
-    /// worker and waited for by nobody; at most one per shard at a time, so a shard
-    /// whose network stalls holds at most one more worker. Failures are only logged.
-    pub(crate) fn cancel(&self, index: usize, session: u64, limit: Duration) {
-        let Some(sql) = Conn::cancel_statement(session) else {
-            return;
-        };
-        if self.inner.cancelling[index].swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let pool = self.clone();
-        let workers = self.workers();
-        workers.submit(workers.handle(), move || {
-            let sent = pool
-                .checkout_timed(index, Some(limit))
-                .and_then(|(mut conn, _)| {
-                    let sent =
-                        diesel::connection::SimpleConnection::batch_execute(&mut *conn, &sql)
-                            .map_err(Error::on_shard(pool.id(index)));
-                    pool.give_back(index, conn);
-                    sent
-                });
-            if let Err(e) = sent {
-                log::debug!(
-                    "diesel-sharding: could not cancel a statement on shard `{}`: {}",
-                    pool.id(index),
-                    crate::error_chain(&e)
-                );
-            }
-            pool.inner.cancelling[index].store(false, Ordering::Release);
-            None
-        });
-    }
-
-    /// The id of the user-defined type `name` (in `schema`) on the shard at `index`:
-    /// remembered, or looked up on a connection to the shard (on a worker within
-    /// `limit` when there is one).
-    pub(crate) fn type_ids(
-        &self,
-        index: usize,
-        name: &str,
-        schema: Option<&str>,
-        limit: Option<Duration>,
-    ) -> Result<(u32, u32)> {
-        let key = (index, schema.map(str::to_owned), name.to_owned());
-        let known = self
-            .inner
-            .type_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(ids) = known.get(&key) {
-            return Ok(*ids);
-        }
-        drop(known);
-        let ids = match limit {
-            Some(limit) => {
-                let (name, schema) = (name.to_owned(), schema.map(str::to_owned));
-                let job = crate::executor::job(move |conn: &mut Conn| {
-                    Conn::lookup_type(conn, &name, schema.as_deref())
-                });
-                crate::executor::run_one(self, index, Operation::Query, limit, None, |_| None, job)
-                    .0?
-            }
-            None => {
-                let mut conn = self.checkout(index)?;
-                let ids = Conn::lookup_type(&mut conn, name, schema)
-                    .map_err(Error::on_shard(self.id(index)));
-                self.give_back(index, conn);
-                ids?
-            }
-        };
-        self.inner
-            .type_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, ids);
-        Ok(ids)
-    }
-
     /// Each shard's counters since the pool was built: statements, errors, timeouts,
     /// namespace switches, rows and a latency histogram, in pool order.
     ///
@@ -775,188 +574,6 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self.inner.ids[index]
     }
 
-    pub(crate) fn checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
-        self.checkout_within(index, None)
-    }
-
-    /// Checks out a connection to the shard at `index`, waiting at most `timeout` (the
-    /// pool's connection timeout when `None`), switched to its namespace.
-    pub(crate) fn checkout_within(
-        &self,
-        index: usize,
-        timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
-        self.checkout_timed(index, timeout).map(|(conn, _)| conn)
-    }
-
-    /// Like [`checkout_within`](Self::checkout_within), saying how long it waited and
-    /// whether it switched the connection's namespace.
-    pub(crate) fn checkout_timed(
-        &self,
-        index: usize,
-        timeout: Option<Duration>,
-    ) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
-        let started = Instant::now();
-        let mut conn = match self.stash_of(index) {
-            Some(physical) => self.shared_checkout(index, physical, timeout)?,
-            None => self.raw_checkout(index, timeout)?,
-        };
-        let wait = started.elapsed();
-        let switched = match &self.inner.slots[index].namespace {
-            Some(namespace) => self.switch_to(index, namespace, &mut conn)?,
-            None => false,
-        };
-        Ok((conn, Checkout { wait, switched }))
-    }
-
-    /// The physical pool whose stash serves the shard at `index`: a logical shard on a
-    /// pool that does not test connections on checkout (a stashed connection skips r2d2,
-    /// and so its test).
-    fn stash_of(&self, index: usize) -> Option<usize> {
-        let slot = &self.inner.slots[index];
-        let physical = slot.pool;
-        (slot.namespace.is_some() && !self.inner.pools[physical].test_on_check_out())
-            .then_some(physical)
-    }
-
-    /// A connection of a shared pool for the shard at `index`, preferring one already on
-    /// its namespace: a stashed one for this shard, else an idle one from r2d2, else one
-    /// stashed for another shard; else it waits for r2d2, looking at the stash again
-    /// every few milliseconds, up to the timeout.
-    fn shared_checkout(
-        &self,
-        index: usize,
-        physical: usize,
-        timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
-        if let Some(conn) = self.unstash(physical, Some(index)) {
-            return Ok(conn);
-        }
-        let pool = &self.inner.pools[physical];
-        let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(conn) = pool.try_get() {
-                return Ok(conn);
-            }
-            if let Some(conn) = self.unstash(physical, None) {
-                return Ok(conn);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match pool.get_timeout(left.min(Duration::from_millis(10))) {
-                Ok(conn) => return Ok(conn),
-                Err(source) if left <= Duration::from_millis(10) => {
-                    return Err(self.pool_timeout(index, timeout, &source))
-                }
-                Err(_) => continue,
-            }
-        }
-    }
-
-    /// Takes a stashed connection of `physical`: the newest for `shard`, or with `None`
-    /// the newest for any shard. Stale ones go back to r2d2 on the way.
-    fn unstash(
-        &self,
-        physical: usize,
-        shard: Option<usize>,
-    ) -> Option<ShardPooledConnection<Conn>> {
-        let mut stash = self.inner.stashes[physical]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let idle = self.inner.pools[physical]
-            .idle_timeout()
-            .map_or(STASH_IDLE, |t| t.min(STASH_IDLE));
-        stash.retain(|s| s.since.elapsed() < idle);
-        let position = match shard {
-            Some(shard) => stash.iter().rposition(|s| s.shard == shard)?,
-            None => stash.len().checked_sub(1)?,
-        };
-        Some(stash.remove(position).conn)
-    }
-
-    /// Hands back a connection a statement for the shard at `index` used: kept on its
-    /// namespace for that shard's next statement (logical shards), or returned to r2d2.
-    /// A connection that is broken or inside a transaction always goes back to r2d2,
-    /// which drops it.
-    pub(crate) fn give_back(&self, index: usize, mut conn: ShardPooledConnection<Conn>) {
-        let Some(physical) = self.stash_of(index) else {
-            return;
-        };
-        if diesel::r2d2::R2D2Connection::is_broken(&mut *conn)
-            || PooledConnection::extensions(&conn)
-                .get::<CurrentNamespace>()
-                .is_none()
-        {
-            return;
-        }
-        let mut stash = self.inner.stashes[physical]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        stash.push(Stashed {
-            shard: index,
-            conn,
-            since: Instant::now(),
-        });
-        // Never keep more than the pool may hold minus one, so that r2d2 always has a
-        // connection to give (or to open) while some are stashed.
-        let keep = self.inner.pools[physical].max_size().saturating_sub(1) as usize;
-        if stash.len() > keep {
-            let excess = stash.len() - keep;
-            stash.drain(..excess);
-        }
-    }
-
-    /// A connection for migrating a shard: a logical shard's namespace is created first.
-    pub(crate) fn checkout_for_migrations(
-        &self,
-        index: usize,
-    ) -> Result<ShardPooledConnection<Conn>> {
-        let slot = &self.inner.slots[index];
-        let mut conn = self.raw_checkout(index, None)?;
-        if let Some(namespace) = &slot.namespace {
-            self.create_namespace(index, &mut conn)?;
-            self.switch_to(index, namespace, &mut conn)?;
-        }
-        self.record_position(index, &mut conn)?;
-        Ok(conn)
-    }
-
-    /// Records the shard's position in its database, or refuses to go on if it records
-    /// another one ([`Error::ShardMoved`]).
-    pub(crate) fn record_position(&self, index: usize, conn: &mut Conn) -> Result<()> {
-        self.check_position(index, conn)?;
-        Conn::record_position(conn, index as i64).map_err(Error::on_shard(self.id(index)))
-    }
-
-    /// Fails with [`Error::ShardMoved`] when the shard's database records another
-    /// position than `index`.
-    pub(crate) fn check_position(&self, index: usize, conn: &mut Conn) -> Result<()> {
-        match Conn::recorded_position(conn).map_err(Error::on_shard(self.id(index)))? {
-            Some(recorded) if recorded != index as i64 => Err(Error::ShardMoved {
-                shard: self.id(index).clone(),
-                position: index,
-                recorded,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Checks every shard's recorded position (see [`Error::ShardMoved`]). A shard that
-    /// cannot be reached or read (a logical shard whose namespace does not exist yet)
-    /// is not checked.
-    pub(crate) fn check_positions(&self) -> Result<()> {
-        for index in 0..self.inner.ids.len() {
-            let Ok(mut conn) = self.checkout(index) else {
-                continue;
-            };
-            match self.check_position(index, &mut conn) {
-                Err(e @ Error::ShardMoved { .. }) => return Err(e),
-                _ => continue,
-            }
-        }
-        Ok(())
-    }
-
     /// The index of the physical pool behind the shard at `index`.
     pub(crate) fn physical_pool_of(&self, index: usize) -> usize {
         self.inner.slots[index].pool
@@ -965,96 +582,5 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The physical pool at `physical`.
     pub(crate) fn physical_pool(&self, physical: usize) -> &ShardPool<Conn> {
         &self.inner.pools[physical]
-    }
-
-    /// Whether `position` names a shard of this pool; an [`Error::UnknownShard`] if not.
-    pub(crate) fn check_index(&self, position: usize) -> Result<()> {
-        if position < self.inner.ids.len() {
-            Ok(())
-        } else {
-            Err(Error::UnknownShard {
-                shard: ShardId::from(format!("#{position}")),
-                known: list_ids(&self.inner.ids),
-            })
-        }
-    }
-
-    /// Creates a logical shard's namespace if it does not exist; nothing for a physical shard.
-    pub(crate) fn create_namespace(&self, index: usize, conn: &mut Conn) -> Result<()> {
-        match &self.inner.slots[index].namespace {
-            Some(namespace) => {
-                Conn::create_namespace(conn, namespace).map_err(Error::on_shard(self.id(index)))
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// A connection from the shard's physical pool, not yet switched.
-    fn raw_checkout(
-        &self,
-        index: usize,
-        timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
-        let physical = self.inner.slots[index].pool;
-        let pool = &self.inner.pools[physical];
-        let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
-        pool.get_timeout(timeout)
-            .map_err(|source| self.pool_timeout(index, timeout, &source))
-    }
-
-    /// The error of a checkout for the shard at `index` that waited `timeout` in vain,
-    /// with r2d2's message (secrets masked).
-    fn pool_timeout(
-        &self,
-        index: usize,
-        timeout: Duration,
-        source: &diesel::r2d2::PoolError,
-    ) -> Error {
-        let physical = self.inner.slots[index].pool;
-        Error::PoolTimeout {
-            shard: self.inner.ids[index].clone(),
-            timeout,
-            source: self.inner.redactors[physical].error(source),
-        }
-    }
-
-    /// Makes sure a connection held for the shard at `index` (by a unit of work) is on
-    /// the shard's namespace: switches it again if user code had it in hand since.
-    pub(crate) fn ensure_namespace(
-        &self,
-        index: usize,
-        conn: &mut ShardPooledConnection<Conn>,
-    ) -> Result<bool> {
-        match &self.inner.slots[index].namespace {
-            Some(namespace) => self.switch_to(index, namespace, conn),
-            None => Ok(false),
-        }
-    }
-
-    /// Points `conn` at `namespace` unless it is there already; says whether it switched.
-    fn switch_to(
-        &self,
-        index: usize,
-        namespace: &Arc<str>,
-        conn: &mut ShardPooledConnection<Conn>,
-    ) -> Result<bool> {
-        let current = PooledConnection::extensions(conn).get::<CurrentNamespace>();
-        if current.is_some_and(|c| c.0 == *namespace) {
-            return Ok(false);
-        }
-        // Forget the old namespace first: if the switch fails half-way, the connection's
-        // namespace is unknown and the next checkout switches again.
-        PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
-        if let Err(e) = Conn::switch_namespace(conn, namespace) {
-            // A connection whose switch failed (most often because the server is gone) is
-            // never handed out again: r2d2 drops it when it is returned.
-            mark_broken(&mut **conn);
-            return Err(Error::on_shard(self.id(index))(e));
-        }
-        PooledConnection::extensions_mut(conn).insert(CurrentNamespace(Arc::clone(namespace)));
-        self.inner
-            .namespace_switches
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(true)
     }
 }
