@@ -16,8 +16,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::ids::Clock;
 use crate::{Error, Result, ShardId};
 
 /// The longest coordinator shard id an id can name: MySQL's XA ids hold 64 bytes.
@@ -63,11 +64,9 @@ pub(crate) fn new_id(coordinator: &str) -> Result<Arc<str>> {
     .into())
 }
 
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
+/// Milliseconds since the Unix epoch, by the system clock the id generators use.
 pub(crate) fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::ids::SystemClock.now_ms()
 }
 
 /// 64 bits from the standard library's randomly keyed hasher and a process counter.
