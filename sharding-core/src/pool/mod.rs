@@ -262,10 +262,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// no shard owns the key, and with [`Error::RoutedToUnknownShard`] when the router
     /// names a shard this pool does not have.
     pub fn shard_for_key<K: ShardKey + ?Sized>(&self, key: &K) -> Result<&ShardId> {
-        let key = key
-            .routing_key()
-            .ok_or(Error::MissingKey { what: "query" })?;
-        let index = self.route_index(key)?;
+        let index = self.route_key_index(key, "query")?;
         Ok(&self.inner.ids[index])
     }
 

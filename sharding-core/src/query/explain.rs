@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::{Error, Result, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedPool};
+use super::target::Target;
+use crate::{Result, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// Which shards a routed or fanned-out query will run on, and why, worked out without
 /// running any SQL: made by `explain_route` on [`Routed`](crate::Routed),
@@ -104,11 +105,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn explain_key<K: ShardKey + ?Sized>(&self, key: &K) -> Result<RouteExplanation> {
-        let key = key
-            .routing_key()
-            .ok_or(Error::MissingKey { what: "query" })?;
-        let index = self.route_index(key)?;
-        Ok(RouteExplanation::for_key(self, key, index))
+        Target::key(key).explain(self)
     }
 }
 
