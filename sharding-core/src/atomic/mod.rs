@@ -90,6 +90,15 @@ pub(crate) fn insert_decision_sql(
     )
 }
 
+/// The statement that deletes the decisions of the transactions `ids` (not empty).
+pub(crate) fn delete_decisions_sql(ids: &[impl fmt::Display]) -> String {
+    let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+    format!(
+        "DELETE FROM {DECISIONS_TABLE} WHERE xid IN ({})",
+        ids.join(", ")
+    )
+}
+
 /// How an atomic transaction that did not commit everywhere ended: what the caller must
 /// know to act on it.
 ///
@@ -375,11 +384,7 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
         let finished = pool.take_finished_decisions(coordinator.index);
         let mut first = String::new();
         if !finished.is_empty() {
-            let ids: Vec<String> = finished.iter().map(|id| format!("'{id}'")).collect();
-            first = format!(
-                "DELETE FROM {DECISIONS_TABLE} WHERE xid IN ({}); ",
-                ids.join(", ")
-            );
+            first = format!("{}; ", delete_decisions_sql(&finished));
         }
         first.push_str(&insert_decision_sql(&id, "commit", &participants, now_ms()));
         first.push_str("; ");

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::xid::{self, Branch};
-use super::{create_decisions_sql, DECISIONS_TABLE};
+use super::{create_decisions_sql, delete_decisions_sql, DECISIONS_TABLE};
 use crate::backend::TwoPhaseStep;
 use crate::events::Operation;
 use crate::executor;
@@ -293,11 +294,12 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 // No decision table: this shard never coordinated.
                 continue;
             };
-            for id in ids {
-                if unfinished.contains(&id) || xid::parse_id(&id).is_none() {
-                    continue;
-                }
-                let delete = format!("DELETE FROM {DECISIONS_TABLE} WHERE xid = '{id}'");
+            let finished: Vec<String> = ids
+                .into_iter()
+                .filter(|id| !unfinished.contains(id) && xid::parse_id(id).is_some())
+                .collect();
+            for chunk in finished.chunks(100) {
+                let delete = delete_decisions_sql(chunk);
                 let done = executor::run_checked_out(
                     self,
                     index,
@@ -305,7 +307,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                     |_| None,
                     |c| c.batch_execute(&delete),
                 );
-                deleted += usize::from(done.is_ok());
+                deleted += if done.is_ok() { chunk.len() } else { 0 };
             }
         }
         deleted
@@ -332,7 +334,7 @@ impl Decisions {
         if let Some(decision) = self.known.get(&branch.id) {
             return Ok(*decision);
         }
-        let decision = read_decision(pool, branch, &create_decisions_sql())?;
+        let decision = read_decision(pool, branch, "")?;
         self.known.insert(branch.id.clone(), decision);
         Ok(decision)
     }
@@ -354,14 +356,21 @@ impl Decisions {
     }
 }
 
-/// Runs `first` on `branch`'s coordinator, then reads the decision recorded there for
-/// its transaction, on one connection.
+/// Runs `first` (possibly nothing) on `branch`'s coordinator, then reads the decision
+/// recorded there for its transaction, on one connection. The decision table is created
+/// first if this pool has not seen it on that shard yet.
 fn read_decision<Conn: ShardBackend>(
     pool: &ShardedPool<Conn>,
     branch: &InDoubt,
     first: &str,
 ) -> Result<Option<Decision>> {
     let index = pool.shard_index(branch.coordinator.as_str())?;
+    let ready = pool.decision_log_ready(index);
+    let mut before = String::new();
+    if !ready.load(Ordering::Acquire) {
+        before = format!("{}; ", create_decisions_sql());
+    }
+    before.push_str(first);
     let read = format!(
         "SELECT outcome FROM {DECISIONS_TABLE} WHERE xid = '{}'",
         branch.id
@@ -372,10 +381,13 @@ fn read_decision<Conn: ShardBackend>(
         Operation::Query,
         |_| None,
         |c| {
-            c.batch_execute(first)?;
+            if !before.is_empty() {
+                c.batch_execute(&before)?;
+            }
             Conn::load_strings(c, &read)
         },
     )?;
+    ready.store(true, Ordering::Release);
     Ok(outcomes.first().and_then(|o| Decision::parse(o)))
 }
 
