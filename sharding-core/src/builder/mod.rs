@@ -198,7 +198,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 
     /// Sets the most connections each shard's pool keeps. Defaults to 10; must be 1 to
-    /// [`MAX_POOL_SIZE`] ([`build`](Self::build) fails with [`Error::InvalidSetting`]
+    /// [`MAX_POOL_SIZE`] ([`build`](Self::build) fails with [`Error::InvalidSetting`](crate::Error::InvalidSetting)
     /// otherwise).
     pub fn max_size(mut self, max_size: u32) -> Self {
         self.settings.max_size = max_size;
@@ -215,7 +215,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 
     /// Sets how long a checkout waits for a connection before failing with
-    /// [`Error::PoolTimeout`], and how long [`build`](Self::build) waits for each shard.
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout), and how long [`build`](Self::build) waits for each shard.
     /// Defaults to 30 seconds; must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.settings.connection_timeout = timeout;
@@ -337,7 +337,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Makes [`build`](Self::build) finish the atomic transactions a crash left prepared
     /// ([`ShardedPool::recover_transactions`] with `older_than`) before it returns the
-    /// pool; it fails with [`Error::FanOut`] if a shard could not be recovered. Off by
+    /// pool; it fails with [`Error::FanOut`](crate::Error::FanOut) if a shard could not be recovered. Off by
     /// default; [`build_unchecked`](Self::build_unchecked), which connects to nothing,
     /// skips it.
     ///
@@ -374,11 +374,11 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// would send keys to the wrong ones. Migrating a shard through the pool records
     /// its position in its database (table `diesel_sharding_shard_position`), and
     /// `build` refuses a pool where a shard's position differs, with
-    /// [`Error::ShardMoved`].
+    /// [`Error::ShardMoved`](crate::Error::ShardMoved).
     ///
     /// Fails without touching any database when the configuration is wrong (no shards,
     /// a duplicate or invalid id, a bad URL, a router naming a missing shard), and with
-    /// [`Error::Connect`] naming the shard when one cannot be reached in
+    /// [`Error::Connect`](crate::Error::Connect) naming the shard when one cannot be reached in
     /// `connection_timeout`.
     pub fn build(self) -> Result<ShardedPool<Conn>> {
         self.build_inner(true)
@@ -386,7 +386,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Like [`build`](Self::build), but does not wait for any connection: a pool with an
     /// unreachable shard still serves the others (whose checkouts then fail with
-    /// [`Error::PoolTimeout`]). Connections are opened on first use, and r2d2 opens
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout)). Connections are opened on first use, and r2d2 opens
     /// `min_idle` of them per pool in the background; with `min_idle(Some(0))` nothing
     /// is opened (no SQLite file is created) until a shard is used.
     pub fn build_unchecked(self) -> Result<ShardedPool<Conn>> {

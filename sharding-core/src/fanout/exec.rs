@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use crate::Result;
+use super::FailurePolicy;
+use crate::error::ShardFailure;
+use crate::executor::Job;
+use crate::query::target::Target;
+use crate::{Result, ShardAccess, ShardId, ShardedPool};
 
 /// How a fan-out runs its shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,4 +72,70 @@ pub(crate) fn split_results<R>(
         }
     }
     (oks, failures)
+}
+
+/// Each healthy shard's result, and the failures.
+pub(crate) type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
+
+/// Runs on every shard of `target` the job `make` makes for it.
+pub(super) fn run_collected<A, P, R>(
+    access: &mut A,
+    target: Target,
+    options: RunOptions,
+    rows: fn(&R) -> Option<usize>,
+    make: impl Fn(&ShardedPool<A::Connection>, usize, Option<Duration>) -> Result<Job<A::Connection, R>>,
+) -> Result<PerShard<R>>
+where
+    A: ShardAccess,
+    P: FailurePolicy,
+    R: Send + 'static,
+{
+    let pool = access.sharded_pool().clone();
+    let indices = target.indices(&pool)?;
+    let options = RunOptions {
+        stop_on_failure: P::STOP_ON_FAILURE,
+        timeout: options.timeout.or(pool.default_timeout()),
+        ..options
+    };
+    let prepared = indices
+        .into_iter()
+        .map(|index| (index, make(&pool, index, options.timeout)))
+        .collect();
+    Ok(run_prepared(access, prepared, options, rows))
+}
+
+/// Per shard (by position), the job to run there, or why it could not be prepared.
+pub(crate) type Prepared<Conn, R> = Vec<(usize, Result<Job<Conn, R>>)>;
+
+/// Runs the job prepared for each shard as `options` say (a shard whose job could not be
+/// prepared counts as failed), and returns the successes and the failures, each with its
+/// shard, in pool order.
+pub(crate) fn run_prepared<A, R>(
+    access: &mut A,
+    prepared: Prepared<A::Connection, R>,
+    options: RunOptions,
+    rows: fn(&R) -> Option<usize>,
+) -> PerShard<R>
+where
+    A: ShardAccess,
+    R: Send + 'static,
+{
+    let pool = access.sharded_pool().clone();
+    let mut jobs = Vec::with_capacity(prepared.len());
+    let mut results = Vec::new();
+    for (index, job) in prepared {
+        match job {
+            Ok(job) => jobs.push((index, job)),
+            Err(e) => results.push((index, Err(e))),
+        }
+    }
+    results.extend(access.run_jobs(jobs, options, rows));
+    results.sort_by_key(|(index, _)| *index);
+    let (oks, failures) = split_results(results, |i| pool.id(i).clone());
+    (
+        oks.into_iter()
+            .map(|(i, r)| (pool.id(i).clone(), r))
+            .collect(),
+        failures,
+    )
 }
