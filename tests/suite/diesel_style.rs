@@ -63,6 +63,14 @@ fn boxed_dynamic_filters_run_on_one_shard_or_on_all() {
         .filter(|id| order(*id, 7).amount_cents >= 50_000)
         .collect();
     assert_eq!(mine.iter().map(|o| o.id).collect::<Vec<_>>(), expected);
+    // Or the boxed query routed by key directly: `for_key` adds the key filter.
+    let direct: Vec<i64> = orders_matching(&search)
+        .select(orders::id)
+        .order(orders::id)
+        .for_key(owner.id)
+        .load::<i64>(&shards.pool)
+        .unwrap();
+    assert_eq!(direct, expected);
     // Or routed by key first, then boxed and filtered dynamically.
     let mut keyed = orders::table.select(orders::id).for_key(7_i64).into_boxed();
     if let Some(min) = search.min_cents {

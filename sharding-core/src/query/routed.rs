@@ -4,6 +4,8 @@ use diesel::associations::HasTable;
 use diesel::dsl::{Filter, Limit};
 use std::time::Duration;
 
+// Diesel names a boxed query's type only here (its `table!` macro's support module).
+use diesel::internal::table_macro::{BoxedSelectStatement, FromClause};
 use diesel::query_builder::{
     AsChangeset, AsQuery, DeleteStatement, IntoUpdateTarget, QueryId, UpdateStatement,
 };
@@ -307,10 +309,33 @@ impl<Q> KeyRoutingDsl for Q where Q: HasTable<Table: ShardedTable> {}
 /// The shard-key column of an `UPDATE` or `DELETE` statement's table.
 pub type StatementKeyColumn<S> = <<S as StatementRoutingDsl>::Table as ShardedTable>::KeyColumn;
 
-/// Routes `UPDATE` and `DELETE` statements on a sharded table by shard key:
+/// Routes by shard key the queries Diesel gives no [`HasTable`] for: `UPDATE` and
+/// `DELETE` statements on a sharded table, and boxed `SELECT`s on one
+/// (`orders::table.into_boxed()` with its dynamic filters):
 /// `diesel::update(orders::table.filter(..)).set(..).for_key(&42).execute(&pool)`.
 ///
-/// See [`KeyRoutingDsl`] for `SELECT`s.
+/// ```
+/// # use diesel::prelude::*;
+/// use sharding_core::StatementRoutingDsl;
+/// # diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, amount_cents -> BigInt, } }
+/// # impl sharding_core::ShardedTable for orders::table {
+/// #     type KeyColumn = orders::customer_id;
+/// #     fn key_column() -> Self::KeyColumn { orders::customer_id }
+/// # }
+/// # let min_cents: Option<i64> = Some(500);
+/// // A filter built at run time, then routed to customer 7's shard.
+/// let mut query = orders::table.select(orders::id).into_boxed::<diesel::sqlite::Sqlite>();
+/// if let Some(min) = min_cents {
+///     query = query.filter(orders::amount_cents.ge(min));
+/// }
+/// let routed = query.for_key(7_i64);
+/// // routed.load::<i64>(&pool)?
+/// ```
+///
+/// A boxed query cannot be cloned, so it has no [`for_keys`](Self::for_keys) (which
+/// runs one copy per shard): build the query once per key, or filter with
+/// `key.eq_any(keys)` and fan it out with [`all_shards`](ShardPinDsl::all_shards).
+/// See [`KeyRoutingDsl`] for other `SELECT`s.
 pub trait StatementRoutingDsl: Sized {
     /// The statement's table.
     type Table: ShardedTable;
@@ -349,6 +374,12 @@ impl<T: ShardedTable, U, V, Ret> StatementRoutingDsl for UpdateStatement<T, U, V
 }
 
 impl<T: ShardedTable, U, Ret> StatementRoutingDsl for DeleteStatement<T, U, Ret> {
+    type Table = T;
+}
+
+impl<'a, ST, T: ShardedTable, DB, GB> StatementRoutingDsl
+    for BoxedSelectStatement<'a, ST, FromClause<T>, DB, GB>
+{
     type Table = T;
 }
 
