@@ -24,7 +24,7 @@ mod sealed {
 ///
 /// # fn demo(pool: ShardedPool<SqliteConnection>) {
 /// takes_either(&pool);
-/// let mut work: ShardedConnection<SqliteConnection> = pool.get();
+/// let mut work: ShardedConnection<SqliteConnection> = pool.unit_of_work();
 /// takes_either(&mut work);
 /// # }
 /// ```
@@ -32,7 +32,7 @@ mod sealed {
     message = "`{Self}` is not a pool or unit of work to run sharded queries through",
     label = "pass `&pool` or `&mut work`",
     note = "routed and fanned-out queries run through `&ShardedPool` or \
-            `&mut ShardedConnection` (from `pool.get()`)"
+            `&mut ShardedConnection` (from `pool.unit_of_work()`)"
 )]
 pub trait ShardAccess: sealed::Sealed {
     /// The Diesel connection type of the shards.

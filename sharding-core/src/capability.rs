@@ -28,7 +28,7 @@ use crate::{BackendOf, Result, ShardAccess, ShardedPool};
 /// fn loads<A: CanLoad<orders::table, (i64, String)>>(_: A) {}
 /// # fn demo(pool: ShardedPool<SqliteConnection>) {
 /// loads(&pool);
-/// loads(&mut pool.get());
+/// loads(&mut pool.unit_of_work());
 /// # }
 /// ```
 #[diagnostic::on_unimplemented(

@@ -162,7 +162,7 @@ pub use insert_batch::InsertBatch;
 pub use key::{OwnedKey, RoutingKey, ShardKey};
 pub use migrations::MigrationReport;
 pub use model::{ShardedModel, ShardedTable, TableOf};
-pub use pool::{ShardPool, ShardPooledConnection, ShardedPool};
+pub use pool::{R2d2Pool, R2d2PooledConnection, ShardedPool};
 pub use query::{
     KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, RouteExplanation, Routed,
     ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,

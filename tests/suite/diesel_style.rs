@@ -142,7 +142,7 @@ fn loads_take_the_row_type_alone_as_in_diesel() {
         .execute(&shards.pool)
         .unwrap();
     assert_eq!(updated, 5);
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let notes = orders::table
         .select(orders::note)
         .for_key(3_i64)

@@ -149,7 +149,7 @@ fn with_build_unchecked_healthy_shards_serve_and_the_dead_one_times_out() {
 #[test]
 fn pool_exhaustion_times_out_with_the_shard_named() {
     let shards = Shards::with(2, |b| b.max_size(1).connection_timeout(Duration::from_millis(300)));
-    let mut holder = shards.pool.get();
+    let mut holder = shards.pool.unit_of_work();
     holder.connection("s0").unwrap();
     let started = Instant::now();
     let err = shards.pool.connection("s0").map(|_| ()).unwrap_err();

@@ -705,7 +705,7 @@ fn a_slow_shard_over_its_statement_limit_fails_alone() {
 #[test]
 fn a_unit_of_work_fans_out_on_its_own_connections() {
     let d = data();
-    let mut work = d.shards.pool.get();
+    let mut work = d.shards.pool.unit_of_work();
     let total = orders::table.count().all_shards().count(&mut work).unwrap();
     assert_eq!(total, 1_000);
     assert_eq!(work.held_shards().count(), 4);

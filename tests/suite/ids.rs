@@ -56,7 +56,7 @@ fn a_get_by_encoded_id_asks_exactly_one_shard() {
             .unwrap();
         made.push((id, customer_id));
     }
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let counters = count_statements(&mut work, &shards.ids());
     for (id, customer_id) in made {
         let before: Vec<usize> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();

@@ -63,7 +63,7 @@ fn one_cached_statement_alternating_between_shards_returns_each_shards_rows() {
         "one connection, switched each time"
     );
     // The same through a unit of work, which holds its own connection per shard.
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     for _ in 0..3 {
         let s0: Vec<i64> = orders::table
             .select(orders::id)
@@ -244,7 +244,7 @@ fn a_connection_switched_by_user_code_is_switched_back_before_its_next_use() {
     }
     assert_eq!(ids_on(pool, "s0").unwrap(), [1, 2, 3]);
     // The same through a unit of work, on its held connection.
-    let mut work = pool.get();
+    let mut work = pool.unit_of_work();
     Conn::switch_namespace(work.connection("s0").unwrap(), &elsewhere).unwrap();
     let ids: Vec<i64> = orders::table
         .select(orders::id)
@@ -277,7 +277,7 @@ fn a_unit_of_work_too_big_for_its_shared_pool_fails_at_once() {
         b.max_size(2)
             .connection_timeout(std::time::Duration::from_secs(120))
     });
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let err = orders::table
         .count()
         .all_shards()

@@ -376,7 +376,7 @@ fn deadlines_hold_while_the_network_to_a_shard_stalls() {
     assert_eq!(failed, ["s1", "s2"]);
     assert!(failures.iter().all(|f| f.error.is_timeout()));
 
-    let mut work = pool.get();
+    let mut work = pool.unit_of_work();
     let started = Instant::now();
     let err = customers::table
         .for_key(k1)

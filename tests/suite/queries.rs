@@ -426,7 +426,7 @@ fn text_keys_route_queries_and_a_missing_key_is_an_error() {
 #[test]
 fn a_sharded_connection_runs_routed_queries_too() {
     let shards = seeded();
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let n: i64 = orders::table
         .for_key(7_i64)
         .count()

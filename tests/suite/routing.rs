@@ -95,7 +95,7 @@ fn insert_all_writes_multi_row_statements_in_batches() {
 }
 
 fn insert_all_writes_batches_in(shards: &Shards, how: &str, per_statement: usize) {
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let statements: Vec<Arc<AtomicUsize>> = shards
         .ids()
         .iter()

@@ -10,7 +10,7 @@ use crate::common::*;
 #[test]
 fn a_unit_of_work_keeps_one_connection_per_shard() {
     let shards = Shards::with(2, |b| b.max_size(3));
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     assert_eq!(
         work.held_shards().count(),
         0,
@@ -108,7 +108,7 @@ fn a_failed_transaction_leaves_nothing_behind() {
             AppError::Db(e)
         }
     }
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let err = work
         .transaction_for_key(&9_i64, |conn| {
             diesel::insert_into(customers::table)
@@ -162,7 +162,7 @@ fn connection_for_key_names_the_shard() {
 #[test]
 fn a_panic_in_a_transaction_leaves_no_open_transaction_behind() {
     let shards = Shards::new(2);
-    let mut work = shards.pool.get();
+    let mut work = shards.pool.unit_of_work();
     let first = shards.key_on("s0");
     let second = (first + 1..)
         .find(|k| shards.expected_shard(diesel_sharding::RoutingKey::Int((*k).into())) == "s0")

@@ -71,7 +71,7 @@ pub use xid::Branch;
 use crate::backend::{mark_broken, TwoPhaseStep};
 use crate::events::Operation;
 use crate::executor::{self, Checkout, Statement};
-use crate::pool::{hand_out, ShardPooledConnection};
+use crate::pool::{hand_out, R2d2PooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// The table that holds the decisions of atomic transactions, on their coordinators.
@@ -191,7 +191,7 @@ enum State {
 /// One shard taking part in an atomic transaction, on its own connection.
 struct Participant<Conn: ShardBackend> {
     index: usize,
-    conn: ShardPooledConnection<Conn>,
+    conn: R2d2PooledConnection<Conn>,
     branch: Branch,
     state: State,
 }
@@ -290,7 +290,7 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
     fn begin_branch(
         &mut self,
         index: usize,
-        conn: &mut ShardPooledConnection<Conn>,
+        conn: &mut R2d2PooledConnection<Conn>,
         checkout: Checkout,
     ) -> Result<Branch> {
         let pool = self.pool;
@@ -552,7 +552,7 @@ fn statement(index: usize, operation: Operation) -> Statement {
 fn run_step<Conn: ShardBackend>(
     pool: &ShardedPool<Conn>,
     index: usize,
-    conn: &mut ShardPooledConnection<Conn>,
+    conn: &mut R2d2PooledConnection<Conn>,
     operation: Operation,
     step: TwoPhaseStep<'_>,
 ) -> Result<()> {
@@ -587,7 +587,7 @@ pub(crate) fn shard_tag<Conn: ShardBackend>(
 fn ensure_decision_log<Conn: ShardBackend>(
     pool: &ShardedPool<Conn>,
     index: usize,
-    conn: &mut ShardPooledConnection<Conn>,
+    conn: &mut R2d2PooledConnection<Conn>,
     checkout: Checkout,
 ) -> Result<()> {
     if pool.decision_log_ready(index).load(Ordering::Acquire) {

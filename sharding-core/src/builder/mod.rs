@@ -12,7 +12,7 @@ use std::time::Duration;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use crate::events::{HandleEvent, NopEventHandler};
-use crate::pool::ShardPool;
+use crate::pool::R2d2Pool;
 use crate::redact::Redactor;
 #[cfg(feature = "config")]
 pub(crate) use limits::{check_max_size, check_min_idle, check_time_limit, check_worker_threads};
@@ -29,7 +29,7 @@ enum ShardSource<Conn: ShardBackend> {
     /// Its own pool, to this URL.
     Url(String),
     /// Its own pool, built by the caller.
-    Pool(ShardPool<Conn>),
+    Pool(R2d2Pool<Conn>),
     /// A namespace (schema or database) on a shared pool, by the shared pool's name.
     Logical { pool: String, namespace: String },
 }

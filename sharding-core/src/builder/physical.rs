@@ -8,7 +8,7 @@ use std::time::Duration;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use super::limits::{check_max_size, check_min_idle, check_time_limit};
-use crate::pool::ShardPool;
+use crate::pool::R2d2Pool;
 use crate::redact::Redactor;
 use crate::{BoxError, Error, Result, ShardBackend, ShardId};
 
@@ -51,7 +51,7 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
         shared: bool,
         connect_now: bool,
         redactor: &Redactor,
-    ) -> Result<ShardPool<Conn>> {
+    ) -> Result<R2d2Pool<Conn>> {
         if connect_now {
             Conn::prepare_database(url).map_err(|e| Error::Connect {
                 shard: label.clone(),

@@ -12,7 +12,7 @@ use diesel::QueryResult;
 use crate::events::Operation;
 use crate::executor::{self, CallSettings, Checkout, Done, Job, Statement, Task};
 use crate::fanout::exec::RunOptions;
-use crate::pool::{hand_out, ShardPooledConnection};
+use crate::pool::{hand_out, R2d2PooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// A unit of work over a [`ShardedPool`], like SQLAlchemy's sharded `Session`.
@@ -34,7 +34,7 @@ use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
 /// let pool = ShardedPool::<SqliteConnection>::builder()
 ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
 ///     .build()?;
-/// let mut work = pool.get();
+/// let mut work = pool.unit_of_work();
 /// assert_eq!(work.held_shards().count(), 0); // nothing checked out yet
 /// work.connection("s0")?.batch_execute("CREATE TABLE t (id INTEGER)")?;
 /// work.connection("s0")?.batch_execute("INSERT INTO t VALUES (1)")?; // same connection
@@ -43,7 +43,7 @@ use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
 /// ```
 pub struct ShardedConnection<Conn: ShardBackend> {
     pool: ShardedPool<Conn>,
-    held: Vec<Option<ShardPooledConnection<Conn>>>,
+    held: Vec<Option<R2d2PooledConnection<Conn>>>,
 }
 
 impl<Conn: ShardBackend> fmt::Debug for ShardedConnection<Conn> {
@@ -107,7 +107,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         &mut self,
         index: usize,
         timeout: Option<Duration>,
-    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+    ) -> Result<(&mut R2d2PooledConnection<Conn>, Checkout)> {
         let mut checkout = Checkout::default();
         // A held connection that broke (a failed limit lift, a lost server) is replaced.
         if self.held[index]
@@ -144,7 +144,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         index: usize,
         operation: Operation,
         timeout: Option<Duration>,
-    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+    ) -> Result<(&mut R2d2PooledConnection<Conn>, Checkout)> {
         let started = std::time::Instant::now();
         let pool = self.pool.clone();
         self.checked_out_within(index, timeout).inspect_err(|e| {
@@ -155,7 +155,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// The held connection to the shard at `index` for user code: checked out (or
     /// re-switched) like any other use, and its namespace forgotten, so that whatever the
     /// code does to it, the next use switches it back to its shard.
-    fn handed_out(&mut self, index: usize) -> Result<&mut ShardPooledConnection<Conn>> {
+    fn handed_out(&mut self, index: usize) -> Result<&mut R2d2PooledConnection<Conn>> {
         self.handed_out_for(index, None).map(|(conn, _)| conn)
     }
 
@@ -165,7 +165,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
         &mut self,
         index: usize,
         operation: Option<Operation>,
-    ) -> Result<(&mut ShardPooledConnection<Conn>, Checkout)> {
+    ) -> Result<(&mut R2d2PooledConnection<Conn>, Checkout)> {
         let pool = self.pool.clone();
         let (conn, checkout) = match operation {
             Some(operation) => self.checked_out_for(index, operation, None)?,
@@ -238,7 +238,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
 
     /// Keeps `conn` as this unit of work's connection to the shard at `index` (a
     /// second one goes back to the pool).
-    fn keep(&mut self, index: usize, conn: ShardPooledConnection<Conn>) {
+    fn keep(&mut self, index: usize, conn: R2d2PooledConnection<Conn>) {
         match &self.held[index] {
             Some(_) => self.pool.give_back(index, conn),
             None => self.held[index] = Some(conn),
@@ -274,7 +274,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     pub(crate) fn checked_out_for_migrations(
         &mut self,
         index: usize,
-    ) -> Result<&mut ShardPooledConnection<Conn>> {
+    ) -> Result<&mut R2d2PooledConnection<Conn>> {
         let slot = &mut self.held[index];
         match slot {
             Some(conn) => {

@@ -61,7 +61,7 @@ impl<Conn: ShardBackend> ShardedConnection<Conn> {
     /// let pool = ShardedPool::<SqliteConnection>::builder()
     ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
     ///     .build()?;
-    /// let mut work = pool.get();
+    /// let mut work = pool.unit_of_work();
     /// let rows = work.transaction_within("s0", Duration::from_secs(5), move |conn| {
     ///     diesel::sql_query("CREATE TABLE t (id INTEGER)").execute(conn)?;
     ///     Ok::<_, Error>(diesel::sql_query("INSERT INTO t VALUES (1), (2)").execute(conn)?)

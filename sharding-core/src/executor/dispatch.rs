@@ -27,7 +27,7 @@ use super::{Checkout, Probe, Statement};
 use crate::backend::mark_broken;
 use crate::events::Operation;
 use crate::fanout::exec::{Parallelism, RunOptions};
-use crate::pool::ShardPooledConnection;
+use crate::pool::R2d2PooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
 
 /// One shard's statement of a call, owned so that a worker can run it.
@@ -38,7 +38,7 @@ pub(crate) struct Task<Conn: ShardBackend, R> {
     /// The shard, by position.
     pub(crate) index: usize,
     /// The connection to run on, lent by a unit of work; `None`: check one out.
-    pub(crate) held: Option<ShardPooledConnection<Conn>>,
+    pub(crate) held: Option<R2d2PooledConnection<Conn>>,
     /// The statement.
     pub(crate) job: Job<Conn, R>,
 }
@@ -48,7 +48,7 @@ pub(crate) struct Task<Conn: ShardBackend, R> {
 pub(crate) struct Done<Conn: ShardBackend, R> {
     pub(crate) index: usize,
     pub(crate) result: Result<R>,
-    pub(crate) conn: Option<ShardPooledConnection<Conn>>,
+    pub(crate) conn: Option<R2d2PooledConnection<Conn>>,
 }
 
 /// How the tasks of one call run.
@@ -70,7 +70,7 @@ pub(crate) fn run_tasks<Conn, R>(
     tasks: Vec<Task<Conn, R>>,
     settings: CallSettings,
     rows: fn(&R) -> Option<usize>,
-    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+    unused: &mut Vec<(usize, R2d2PooledConnection<Conn>)>,
 ) -> Vec<Done<Conn, R>>
 where
     Conn: ShardBackend,
@@ -192,7 +192,7 @@ fn search_width<Conn: ShardBackend, R>(pool: &ShardedPool<Conn>, tasks: &[Task<C
 /// Hands the lent connections of tasks that never ran back to the caller.
 fn return_unstarted<Conn: ShardBackend, R>(
     tasks: impl IntoIterator<Item = Task<Conn, R>>,
-    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+    unused: &mut Vec<(usize, R2d2PooledConnection<Conn>)>,
 ) {
     unused.extend(
         tasks
@@ -238,10 +238,10 @@ pub(crate) fn run_one<Conn, R>(
     index: usize,
     operation: Operation,
     limit: Duration,
-    held: Option<ShardPooledConnection<Conn>>,
+    held: Option<R2d2PooledConnection<Conn>>,
     rows: fn(&R) -> Option<usize>,
     job: Job<Conn, R>,
-) -> (Result<R>, Option<ShardPooledConnection<Conn>>)
+) -> (Result<R>, Option<R2d2PooledConnection<Conn>>)
 where
     Conn: ShardBackend,
     R: Send + 'static,
@@ -293,7 +293,7 @@ fn run_helped<Conn, R>(
     settings: CallSettings,
     width: usize,
     rows: fn(&R) -> Option<usize>,
-    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+    unused: &mut Vec<(usize, R2d2PooledConnection<Conn>)>,
 ) -> Vec<Done<Conn, R>>
 where
     Conn: ShardBackend,
@@ -398,7 +398,7 @@ fn run_inline<Conn, R>(
     tasks: Vec<Task<Conn, R>>,
     settings: CallSettings,
     rows: fn(&R) -> Option<usize>,
-    unused: &mut Vec<(usize, ShardPooledConnection<Conn>)>,
+    unused: &mut Vec<(usize, R2d2PooledConnection<Conn>)>,
 ) -> Vec<Done<Conn, R>>
 where
     Conn: ShardBackend,

@@ -19,7 +19,7 @@ pub use owned::OwnedQuery;
 
 use crate::backend::drop_if_disconnected;
 use crate::events::{Operation, Outcome, ShardEvent};
-use crate::pool::ShardPooledConnection;
+use crate::pool::R2d2PooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
 
 /// How the connection a statement runs on was obtained.
@@ -156,7 +156,7 @@ fn is_timeout<Conn: ShardBackend>(error: &Error) -> bool {
 pub(crate) fn run<Conn, R>(
     pool: &ShardedPool<Conn>,
     statement: Statement,
-    conn: &mut ShardPooledConnection<Conn>,
+    conn: &mut R2d2PooledConnection<Conn>,
     rows: fn(&R) -> Option<usize>,
     f: impl FnOnce(&mut Conn) -> QueryResult<R>,
 ) -> Result<R>
@@ -173,7 +173,7 @@ where
 pub(crate) fn execute<Conn, R>(
     pool: &ShardedPool<Conn>,
     statement: Statement,
-    conn: &mut ShardPooledConnection<Conn>,
+    conn: &mut R2d2PooledConnection<Conn>,
     f: impl FnOnce(&mut Conn) -> QueryResult<R>,
 ) -> (Result<R>, Probe)
 where
@@ -203,7 +203,7 @@ pub(crate) fn checkout<Conn: ShardBackend>(
     index: usize,
     operation: Operation,
     timeout: Option<Duration>,
-) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
+) -> Result<(R2d2PooledConnection<Conn>, Checkout)> {
     let started = Instant::now();
     pool.checkout_timed(index, timeout).inspect_err(|e| {
         checkout_failed(pool, index, operation, started.elapsed(), e);

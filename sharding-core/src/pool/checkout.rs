@@ -12,13 +12,13 @@ use crate::executor::Checkout;
 use crate::{Error, Result, ShardBackend};
 
 use super::session::CurrentLimit;
-use super::{ShardPooledConnection, ShardedPool};
+use super::{R2d2PooledConnection, ShardedPool};
 
 /// An idle connection of a shared pool, kept aside on the namespace of the logical
 /// shard it last served, so that the next statement for that shard needs no switch.
 pub(super) struct Stashed<Conn: ShardBackend> {
     shard: usize,
-    conn: ShardPooledConnection<Conn>,
+    conn: R2d2PooledConnection<Conn>,
     since: Instant,
 }
 
@@ -35,7 +35,7 @@ struct CurrentNamespace(Arc<str>);
 /// search_path`, `USE`, `DISCARD ALL`), so that the next routed use switches it again.
 /// A connection whose limit cannot be lifted is marked broken (the pool drops it).
 pub(crate) fn hand_out<Conn: ShardBackend>(
-    conn: &mut ShardPooledConnection<Conn>,
+    conn: &mut R2d2PooledConnection<Conn>,
 ) -> diesel::QueryResult<()> {
     PooledConnection::extensions_mut(conn).remove::<CurrentNamespace>();
     if PooledConnection::extensions_mut(conn)
@@ -51,7 +51,7 @@ pub(crate) fn hand_out<Conn: ShardBackend>(
 }
 
 impl<Conn: ShardBackend> ShardedPool<Conn> {
-    pub(crate) fn checkout(&self, index: usize) -> Result<ShardPooledConnection<Conn>> {
+    pub(crate) fn checkout(&self, index: usize) -> Result<R2d2PooledConnection<Conn>> {
         self.checkout_within(index, None)
     }
 
@@ -61,7 +61,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         index: usize,
         timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
+    ) -> Result<R2d2PooledConnection<Conn>> {
         self.checkout_timed(index, timeout).map(|(conn, _)| conn)
     }
 
@@ -71,7 +71,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         index: usize,
         timeout: Option<Duration>,
-    ) -> Result<(ShardPooledConnection<Conn>, Checkout)> {
+    ) -> Result<(R2d2PooledConnection<Conn>, Checkout)> {
         let started = Instant::now();
         let mut conn = match self.stash_of(index) {
             Some(physical) => self.shared_checkout(index, physical, timeout)?,
@@ -104,7 +104,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
         physical: usize,
         timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
+    ) -> Result<R2d2PooledConnection<Conn>> {
         if let Some(conn) = self.unstash(physical, Some(index)) {
             return Ok(conn);
         }
@@ -135,7 +135,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         physical: usize,
         shard: Option<usize>,
-    ) -> Option<ShardPooledConnection<Conn>> {
+    ) -> Option<R2d2PooledConnection<Conn>> {
         let mut stash = self.inner.stashes[physical]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -154,7 +154,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// namespace for that shard's next statement (logical shards), or returned to r2d2.
     /// A connection that is broken or inside a transaction always goes back to r2d2,
     /// which drops it.
-    pub(crate) fn give_back(&self, index: usize, mut conn: ShardPooledConnection<Conn>) {
+    pub(crate) fn give_back(&self, index: usize, mut conn: R2d2PooledConnection<Conn>) {
         let Some(physical) = self.stash_of(index) else {
             return;
         };
@@ -186,7 +186,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     pub(crate) fn checkout_for_migrations(
         &self,
         index: usize,
-    ) -> Result<ShardPooledConnection<Conn>> {
+    ) -> Result<R2d2PooledConnection<Conn>> {
         let slot = &self.inner.slots[index];
         let mut conn = self.raw_checkout(index, None)?;
         if let Some(namespace) = &slot.namespace {
@@ -212,7 +212,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         index: usize,
         timeout: Option<Duration>,
-    ) -> Result<ShardPooledConnection<Conn>> {
+    ) -> Result<R2d2PooledConnection<Conn>> {
         let physical = self.inner.slots[index].pool;
         let pool = &self.inner.pools[physical];
         let timeout = timeout.unwrap_or_else(|| pool.connection_timeout());
@@ -241,7 +241,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     pub(crate) fn ensure_namespace(
         &self,
         index: usize,
-        conn: &mut ShardPooledConnection<Conn>,
+        conn: &mut R2d2PooledConnection<Conn>,
     ) -> Result<bool> {
         match &self.inner.slots[index].namespace {
             Some(namespace) => self.switch_to(index, namespace, conn),
@@ -254,7 +254,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         &self,
         index: usize,
         namespace: &Arc<str>,
-        conn: &mut ShardPooledConnection<Conn>,
+        conn: &mut R2d2PooledConnection<Conn>,
     ) -> Result<bool> {
         let current = PooledConnection::extensions(conn).get::<CurrentNamespace>();
         if current.is_some_and(|c| c.0 == *namespace) {

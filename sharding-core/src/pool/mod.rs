@@ -35,16 +35,17 @@ use checkout::Stashed;
 pub(crate) use types::ShardTypes;
 use types::TypeKey;
 
-/// The r2d2 pool of one shard.
-pub type ShardPool<Conn> = Pool<ConnectionManager<Conn>>;
+/// Diesel's r2d2 pool for one database: what a shard (or the logical shards sharing
+/// a pool) checks its connections out of. See [`ShardedPoolBuilder::shard_pool`].
+pub type R2d2Pool<Conn> = Pool<ConnectionManager<Conn>>;
 
 /// A connection checked out of one shard's pool; it goes back when dropped.
-pub type ShardPooledConnection<Conn> = PooledConnection<ConnectionManager<Conn>>;
+pub type R2d2PooledConnection<Conn> = PooledConnection<ConnectionManager<Conn>>;
 
 pub(crate) struct PoolInner<Conn: ShardBackend> {
     ids: Vec<ShardId>,
     slots: Vec<ShardSlot>,
-    pools: Vec<ShardPool<Conn>>,
+    pools: Vec<R2d2Pool<Conn>>,
     /// Per physical pool: what to mask in messages about it.
     redactors: Vec<Redactor>,
     /// Per physical pool: idle connections kept on their logical shard's namespace.
@@ -96,7 +97,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
     pub(crate) fn new(
         ids: Vec<ShardId>,
         slots: Vec<ShardSlot>,
-        pools: Vec<(ShardPool<Conn>, Redactor)>,
+        pools: Vec<(R2d2Pool<Conn>, Redactor)>,
         routing: Routing,
         execution: Execution,
     ) -> Self {
@@ -153,8 +154,8 @@ pub(crate) struct Routing {
 ///
 /// Cheap to clone (an `Arc`); share it between threads. Run statements through it
 /// directly (each statement checks out a connection and returns it), or take a
-/// [`ShardedConnection`] with [`get`](Self::get) to keep one connection per shard for a
-/// unit of work.
+/// [`ShardedConnection`] with [`unit_of_work`](Self::unit_of_work) to keep one
+/// connection per shard for a unit of work.
 ///
 /// ```
 /// use diesel::prelude::*;
@@ -267,9 +268,31 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// A unit of work: checks out at most one connection per shard, lazily, and keeps
-    /// it until dropped. Opens no connection by itself.
-    pub fn get(&self) -> ShardedConnection<Conn> {
+    /// it until dropped. Opens no connection by itself, so it cannot fail; a shard that
+    /// is down fails the first statement sent to it, naming the shard.
+    ///
+    /// ```
+    /// # use diesel::SqliteConnection;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let pool = sharding_core::ShardedPool::<SqliteConnection>::builder()
+    /// #     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    /// #     .build()?;
+    /// let mut work = pool.unit_of_work();
+    /// assert_eq!(work.held_shards().count(), 0); // nothing checked out yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unit_of_work(&self) -> ShardedConnection<Conn> {
         ShardedConnection::new(self.clone())
+    }
+
+    /// Renamed [`unit_of_work`](Self::unit_of_work): unlike r2d2's `Pool::get`, it checks
+    /// nothing out and cannot fail.
+    #[deprecated(
+        note = "renamed `unit_of_work()`: it checks nothing out and cannot fail, unlike r2d2's \
+                `get`; for one shard's r2d2 connection use `connection(shard)`"
+    )]
+    pub fn get(&self) -> ShardedConnection<Conn> {
+        self.unit_of_work()
     }
 
     /// Checks out a connection to one shard, for plain Diesel.
@@ -278,7 +301,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// run on it cannot send later statements elsewhere: a connection handed out here
     /// is switched to its shard again the next time the pool hands it out, even if you
     /// ran `SET search_path`, `USE` or `DISCARD ALL` on it.
-    pub fn connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
+    pub fn connection(&self, shard: &str) -> Result<R2d2PooledConnection<Conn>> {
         let index = self.shard_index(shard)?;
         let mut conn = self.checkout(index)?;
         hand_out(&mut conn).map_err(Error::on_shard(self.id(index)))?;
@@ -289,7 +312,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     pub fn connection_for_key<K: ShardKey + ?Sized>(
         &self,
         key: &K,
-    ) -> Result<(ShardId, ShardPooledConnection<Conn>)> {
+    ) -> Result<(ShardId, R2d2PooledConnection<Conn>)> {
         let shard = self.shard_for_key(key)?.clone();
         let conn = self.connection(shard.as_str())?;
         Ok((shard, conn))
@@ -298,7 +321,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// A connection to one shard for running migrations with Diesel's
     /// `MigrationHarness`: a logical shard's schema or database is created first if it
     /// does not exist.
-    pub fn migration_connection(&self, shard: &str) -> Result<ShardPooledConnection<Conn>> {
+    pub fn migration_connection(&self, shard: &str) -> Result<R2d2PooledConnection<Conn>> {
         let index = self.shard_index(shard)?;
         let mut conn = self.checkout_for_migrations(index)?;
         hand_out(&mut conn).map_err(Error::on_shard(self.id(index)))?;
@@ -309,7 +332,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// shard's pool is shared with the other logical shards on it, and its `state()`
     /// counts the idle connections kept on a namespace ([`kept_idle`](Self::kept_idle))
     /// as in use.
-    pub fn shard_pool(&self, shard: &str) -> Result<&ShardPool<Conn>> {
+    pub fn shard_pool(&self, shard: &str) -> Result<&R2d2Pool<Conn>> {
         Ok(&self.inner.pools[self.inner.slots[self.shard_index(shard)?].pool])
     }
 
@@ -430,7 +453,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         InsertStatement<TableOf<Row>, Row::Values>: ExecuteDsl<Conn> + QueryFragment<Conn::Backend>,
         OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
-        self.get().insert(row)
+        self.unit_of_work().insert(row)
     }
 
     /// Inserts rows on the shards their keys route to, one transaction per shard.
@@ -441,7 +464,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         Rows::Item: InsertBatch<Conn>,
         OwnedQuery<Untyped, Conn::Backend>: ExecuteDsl<Conn>,
     {
-        self.get().insert_all(rows)
+        self.unit_of_work().insert_all(rows)
     }
 
     /// Runs `f` in a transaction on `shard`. See [`ShardedConnection::transaction`].
@@ -450,7 +473,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         F: FnOnce(&mut Conn) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        self.get().transaction(shard, f)
+        self.unit_of_work().transaction(shard, f)
     }
 
     /// Runs `f` in a transaction on `shard` under a deadline that holds even if the
@@ -466,7 +489,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         T: Send + 'static,
         E: From<diesel::result::Error> + Send + 'static,
     {
-        self.get().transaction_within(shard, limit, f)
+        self.unit_of_work().transaction_within(shard, limit, f)
     }
 
     /// Runs `f` in a transaction on the shard that owns `key`.
@@ -477,7 +500,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         F: FnOnce(&mut Conn) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        self.get().transaction_for_key(key, f)
+        self.unit_of_work().transaction_for_key(key, f)
     }
 
     /// Runs the pending migrations on every shard.
@@ -487,7 +510,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         S: MigrationSource<Conn::Backend>,
         Conn: MigrationHarness<Conn::Backend>,
     {
-        self.get().run_pending_migrations(source)
+        self.unit_of_work().run_pending_migrations(source)
     }
 
     pub(crate) fn insert_batch_rows(&self) -> usize {
@@ -577,7 +600,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// The physical pool at `physical`.
-    pub(crate) fn physical_pool(&self, physical: usize) -> &ShardPool<Conn> {
+    pub(crate) fn physical_pool(&self, physical: usize) -> &R2d2Pool<Conn> {
         &self.inner.pools[physical]
     }
 }

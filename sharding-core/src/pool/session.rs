@@ -9,7 +9,7 @@ use diesel::r2d2::PooledConnection;
 use crate::backend::mark_broken;
 use crate::{Error, ShardBackend};
 
-use super::{ShardPooledConnection, ShardedPool};
+use super::{R2d2PooledConnection, ShardedPool};
 
 /// The server-side statement limit a pooled connection's session has, when it has one
 /// (kept like [`CurrentNamespace`], so that a limit is set once per connection, not
@@ -24,7 +24,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// has it already (where the backend can limit statements; a no-op on SQLite).
     pub(crate) fn limit_statements(
         &self,
-        conn: &mut ShardPooledConnection<Conn>,
+        conn: &mut R2d2PooledConnection<Conn>,
         limit: Option<Duration>,
     ) -> diesel::QueryResult<()> {
         if !self.inner.server_limits {
@@ -55,7 +55,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
 
     /// The server's id of `conn`'s session, asked once per connection, where the backend
     /// can cancel statements (`None` elsewhere, or if it cannot be had).
-    pub(crate) fn session_of(&self, conn: &mut ShardPooledConnection<Conn>) -> Option<u64> {
+    pub(crate) fn session_of(&self, conn: &mut R2d2PooledConnection<Conn>) -> Option<u64> {
         if let Some(id) = PooledConnection::extensions(conn).get::<SessionId>() {
             return Some(id.0);
         }
