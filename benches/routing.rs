@@ -124,8 +124,9 @@ fn key_extraction(c: &mut Criterion) {
 fn ids(c: &mut Criterion) {
     let mut group = c.benchmark_group("ids");
     group.throughput(Throughput::Elements(1_000));
-    let encoded = diesel_sharding::ShardEncodedIds::new(diesel_sharding::IdLayout::default(), 1)
-        .expect("worker 1 fits");
+    let encoded =
+        diesel_sharding::ids::ShardEncodedIds::new(diesel_sharding::ids::IdLayout::default(), 1)
+            .expect("worker 1 fits");
     group.bench_function("shard_encoded", |b| {
         b.iter(|| {
             for bucket in 0..1_000_u64 {
@@ -133,7 +134,7 @@ fn ids(c: &mut Criterion) {
             }
         })
     });
-    let uuids = diesel_sharding::UuidV7Ids::new();
+    let uuids = diesel_sharding::ids::UuidV7Ids::new();
     group.bench_function("uuid_v7", |b| {
         b.iter(|| {
             for _ in 0..1_000 {

@@ -12,7 +12,7 @@
 //!   merges the results ([`FanOut`]: ordered merge with `LIMIT`/`OFFSET`, counts, sums,
 //!   min/max, averages, `GROUP BY` merges, fail-fast or partial results, time limits).
 //! * [`find_anywhere`](FindAnywhereDsl::find_anywhere) looks a row up by id when its shard
-//!   is unknown; ids made by [`ShardEncodedIds`] name their shard, so the lookup asks one.
+//!   is unknown; ids made by [`ShardEncodedIds`](ids::ShardEncodedIds) name their shard, so the lookup asks one.
 //! * [`ShardedConnection`] is a unit of work holding at most one connection per shard.
 //! * [`run_pending_migrations`](ShardedPool::run_pending_migrations) migrates every shard.
 //! * PostgreSQL schemas and MySQL databases can be **logical shards** sharing one pool
@@ -127,7 +127,7 @@ pub use sharding_core::*;
 /// | `table = path` | the Diesel table module; defaults to `#[diesel(table_name = ...)]`, else the snake-case plural of the struct name, as Diesel does |
 /// | `crate = path` | where the runtime lives; defaults to `::diesel_sharding` |
 /// | `skip_table_impl` | for a second model of the same table: implement `ShardedModel` only, as the first model already implements `ShardedTable` for the table |
-/// | `encoded_id` | the primary key is an id made by [`ShardEncodedIds`]: [`find_anywhere`](FindAnywhereDsl::find_anywhere) reads the shard from the id (the pool needs [`encoded_ids`](ShardedPoolBuilder::encoded_ids)) |
+/// | `encoded_id` | the primary key is an id made by [`ShardEncodedIds`](ids::ShardEncodedIds): [`find_anywhere`](FindAnywhereDsl::find_anywhere) reads the shard from the id (the pool needs [`encoded_ids`](ShardedPoolBuilder::encoded_ids)) |
 ///
 /// The key column is the field's `#[diesel(column_name = ...)]`, else the field's name.
 /// Mistakes (no key, two keys, a key that is not a field, an unknown option, a tuple

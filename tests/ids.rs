@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread;
 
-use diesel_sharding::{IdLayout, ShardEncodedIds, UuidV7Ids};
+use diesel_sharding::ids::{IdLayout, ShardEncodedIds, UuidV7Ids};
 
 /// 8 threads × 100,000 ids from one generator, each thread for its own bucket: no
 /// duplicate, and every id decodes to the bucket it was made for.

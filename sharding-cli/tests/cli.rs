@@ -75,7 +75,7 @@ fn explained(key: RoutingKey<'_>, n: usize) -> String {
         "key {key} ({}) -> hash router (stable hash {:#018x}, jump hash over {n} buckets = \
          {bucket}) -> position {bucket} of {n} -> shard s{bucket}",
         key.kind(),
-        diesel_sharding::stable_hash(key)
+        diesel_sharding::router::stable_hash(key)
     )
 }
 
@@ -231,7 +231,7 @@ fn route_names_the_shard_the_library_would_use() {
     let out = s.run(&["route", "--text", "42"]);
     assert_eq!(stdout(&out).trim(), explained(RoutingKey::Text("42"), 4));
 
-    let layout = diesel_sharding::IdLayout::default();
+    let layout = diesel_sharding::ids::IdLayout::default();
     let id = layout.encode(123_456, 2, 3, 9).unwrap();
     let out = s.run(&["route", "--id", &id.to_string()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -596,7 +596,8 @@ mod servers {
     #[cfg(feature = "mysql")]
     #[test]
     fn transactions_list_and_recover_finish_what_a_crashed_writer_left() {
-        use diesel_sharding::{stable_hash, RoutingKey};
+        use diesel_sharding::router::stable_hash;
+        use diesel_sharding::RoutingKey;
         let admin = std::env::var("MYSQL_DATABASE_URL")
             .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into());
         let base = unique();

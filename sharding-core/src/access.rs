@@ -1,4 +1,5 @@
-//! [`ShardAccess`]: what a routed query runs through, a pool or a unit of work.
+//! [`ShardAccess`]: what a routed query runs through, a pool or a unit of work, and the
+//! bounds ([`CanLoad`], [`CanExecute`]) a query meets to run there.
 
 use diesel::QueryResult;
 
@@ -6,6 +7,9 @@ use crate::events::Operation;
 use crate::executor::{self, CallSettings, Job, Task};
 use crate::fanout::exec::RunOptions;
 use crate::{Result, ShardBackend, ShardedConnection, ShardedPool};
+
+pub use crate::capability::{CanExecute, CanLoad};
+pub use crate::executor::OwnedQuery;
 
 mod sealed {
     #[allow(unreachable_pub)]
@@ -18,7 +22,8 @@ mod sealed {
 ///
 /// ```
 /// use diesel::SqliteConnection;
-/// use sharding_core::{ShardAccess, ShardedConnection, ShardedPool};
+/// use sharding_core::{ShardedConnection, ShardedPool};
+/// use sharding_core::access::ShardAccess;
 ///
 /// fn takes_either<A: ShardAccess<Connection = SqliteConnection>>(_: A) {}
 ///

@@ -11,8 +11,9 @@ use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::Untyped;
 use diesel::{QueryResult, RunQueryDsl};
 
+use crate::access::{BackendOf, ShardAccess};
 use crate::executor::{self, Job, OwnedQuery};
-use crate::{BackendOf, Result, ShardAccess, ShardedPool};
+use crate::{Result, ShardedPool};
 
 /// A pool or unit of work (`&pool`, `&mut work`) that can load rows of type `U` from the
 /// query `Q` on its shards: whenever Diesel itself could `load::<U>` the query on one of

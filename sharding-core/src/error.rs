@@ -1,9 +1,11 @@
-//! The one error type of the crate.
+//! The one error type of the crate, with what it carries and the helpers around it.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::ShardId;
+
+pub use crate::redact::RedactedError;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -192,7 +194,7 @@ pub enum Error {
         timeout: Duration,
         /// r2d2's error, with the last connection error if there was one (secrets masked).
         #[source]
-        source: crate::RedactedError,
+        source: RedactedError,
     },
 
     /// A shard did not answer within the call's deadline (its `.timeout(..)`, or the
@@ -337,7 +339,7 @@ pub enum Error {
         clause: &'static str,
     },
 
-    /// An id field does not fit its width in the [`IdLayout`](crate::IdLayout).
+    /// An id field does not fit its width in the [`IdLayout`](crate::ids::IdLayout).
     #[error(
         "the id's {field} is {value}, more than its layout allows ({max}): use a layout with \
          more {field} bits, or fewer shards/workers"
@@ -361,7 +363,7 @@ pub enum Error {
         by: Duration,
     },
 
-    /// An [`IdLayout`](crate::IdLayout) with impossible widths.
+    /// An [`IdLayout`](crate::ids::IdLayout) with impossible widths.
     #[error("invalid id layout: {reason}")]
     InvalidIdLayout {
         /// What is wrong.
@@ -548,7 +550,8 @@ impl<E: Into<Error>> From<TransactionError<E>> for Error {
 /// errors keep their cause out of their own `Display`, as Rust's convention wants.
 ///
 /// ```
-/// use sharding_core::{error_chain, Error};
+/// use sharding_core::Error;
+/// use sharding_core::error::error_chain;
 ///
 /// let err = Error::Query { shard: "s0".into(), source: diesel::result::Error::NotFound };
 /// assert_eq!(err.to_string(), "query on shard `s0` failed");

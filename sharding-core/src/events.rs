@@ -20,7 +20,7 @@ pub enum Operation {
     Transaction,
     /// A shard's migration run.
     Migration,
-    /// Reserving a block of ids ([`BlockIds`](crate::BlockIds)).
+    /// Reserving a block of ids ([`BlockIds`](crate::ids::BlockIds)).
     IdBlock,
     /// Preparing one shard's branch of an atomic transaction
     /// ([`ShardedPool::atomic`](crate::ShardedPool::atomic)): `PREPARE TRANSACTION`,
@@ -97,7 +97,8 @@ pub struct ShardEvent<'a> {
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 /// use diesel::SqliteConnection;
-/// use sharding_core::{HandleEvent, ShardEvent, ShardedPool};
+/// use sharding_core::ShardedPool;
+/// use sharding_core::events::{HandleEvent, ShardEvent};
 ///
 /// #[derive(Debug, Default)]
 /// struct Count(AtomicUsize);
@@ -280,7 +281,7 @@ impl LatencyHistogram {
     /// bound of the bucket holding it. `None` when nothing was counted.
     ///
     /// ```
-    /// # use sharding_core::LatencyHistogram;
+    /// # use sharding_core::events::LatencyHistogram;
     /// # fn p99(h: &LatencyHistogram) -> Option<std::time::Duration> {
     /// h.quantile(0.99)
     /// # }

@@ -25,7 +25,8 @@ use crate::{Result, ShardBackend, ShardedModel};
 /// ```
 /// use diesel::prelude::*;
 /// use diesel::SqliteConnection;
-/// use sharding_core::{InsertBatch, ShardedModel, ShardedTable};
+/// use sharding_core::{ShardedModel, ShardedTable};
+/// use sharding_core::model::InsertBatch;
 ///
 /// diesel::table! { orders (id) { id -> BigInt, customer_id -> BigInt, } }
 /// impl ShardedTable for orders::table {

@@ -43,7 +43,8 @@ impl RoutingKey<'_> {
     /// Copies the key into an [`OwnedKey`].
     ///
     /// ```
-    /// # use sharding_core::{OwnedKey, RoutingKey};
+    /// # use sharding_core::RoutingKey;
+    /// # use sharding_core::key::OwnedKey;
     /// assert_eq!(RoutingKey::Text("a").to_owned_key(), OwnedKey::Text("a".into()));
     /// ```
     pub fn to_owned_key(&self) -> OwnedKey {
@@ -78,7 +79,7 @@ impl fmt::Display for RoutingKey<'_> {
 /// [`LookupRouter`](crate::LookupRouter)) and for queries that route later.
 ///
 /// ```
-/// use sharding_core::OwnedKey;
+/// use sharding_core::key::OwnedKey;
 ///
 /// assert_eq!(OwnedKey::from(7_u8), OwnedKey::Int(7));
 /// assert_eq!(OwnedKey::from("acme"), OwnedKey::Text("acme".to_owned()));
@@ -97,7 +98,8 @@ impl OwnedKey {
     /// Borrows this key as a [`RoutingKey`].
     ///
     /// ```
-    /// # use sharding_core::{OwnedKey, RoutingKey};
+    /// # use sharding_core::RoutingKey;
+    /// # use sharding_core::key::OwnedKey;
     /// assert_eq!(OwnedKey::Int(3).as_routing_key(), RoutingKey::Int(3));
     /// ```
     pub fn as_routing_key(&self) -> RoutingKey<'_> {

@@ -27,10 +27,10 @@
 //! * A **fan-out** (`all_shards`, `for_keys`, `find_anywhere`) runs its shards in
 //!   parallel on your thread and the pool's **worker threads**: persistent, started on
 //!   demand up to [`ShardedPoolBuilder::worker_threads`], never one per call. Your query
-//!   is collected once per shard into an [`OwnedQuery`] (its SQL and bind values), so
+//!   is collected once per shard into an [`OwnedQuery`](access::OwnedQuery) (its SQL and bind values), so
 //!   queries that borrow from your stack, boxed queries and joins fan out as they are.
 //! * A call with a **deadline** (`.timeout(d)` on [`Routed`], [`FanOut`] and
-//!   [`MultiRouted`]; [`ShardedPool::transaction_within`]; or the pool's
+//!   [`MultiRouted`](query::MultiRouted); [`ShardedPool::transaction_within`]; or the pool's
 //!   [`default_timeout`](ShardedPoolBuilder::default_timeout)) runs on the workers while
 //!   your thread waits at most `d`: you get [`Error::Timeout`] naming the shard when it
 //!   has not answered, even if the network to it stalls (bytes stop, nothing is refused
@@ -58,7 +58,7 @@
 //! applies to their statements as the server-side limit only), migrations (which may
 //! rightly run long) and statements you run yourself on `pool.connection(..)`.
 //! `insert_all` runs under the default deadline one shard's batch at a time, and so does
-//! each [`BlockIds`] reservation.
+//! each [`BlockIds`](ids::BlockIds) reservation.
 //!
 //! # Example
 //!
@@ -108,7 +108,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod access;
+pub mod access;
 pub mod atomic;
 pub mod backend;
 mod builder;
@@ -117,16 +117,16 @@ mod capability;
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
 mod connection;
-mod error;
+pub mod error;
 pub mod events;
 mod executor;
 pub mod fanout;
 pub mod ids;
 mod insert_batch;
-mod key;
+pub mod key;
 mod migrations;
-mod model;
-mod pool;
+pub mod model;
+pub mod pool;
 pub mod query;
 mod redact;
 pub mod router;
@@ -134,43 +134,22 @@ pub mod schema_diff;
 mod shard_id;
 mod sharded;
 
-pub use access::{BackendOf, ShardAccess};
+// The everyday names, at the root; the rest live in their modules only.
 pub use atomic::{AtomicError, AtomicTransaction};
-pub use backend::{ShardBackend, TwoPhaseStep};
-pub use builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
+pub use backend::ShardBackend;
+pub use builder::ShardedPoolBuilder;
 pub use capability::{CanExecute, CanLoad};
 #[cfg(feature = "config")]
 pub use config::ShardConfig;
 pub use connection::ShardedConnection;
-pub use error::{
-    error_chain, BoxError, Error, OptionalExtension, Result, ShardFailure, TransactionError,
-};
-pub use events::{
-    HandleEvent, LatencyHistogram, NopEventHandler, Operation, Outcome, ShardEvent, ShardStats,
-};
-pub use executor::OwnedQuery;
-pub use fanout::{
-    AfterKeyDescQuery, AfterKeyQuery, AllCandidates, AllowPartial, FailFast, FailurePolicy, FanOut,
-    FindAnywhereDsl, FirstPageDescQuery, FirstPageQuery, IdChooser, Keyset, KeysetDesc, MergeBy,
-    Merged, PartialResult, Summable,
-};
-pub use ids::{
-    BlockIds, Clock, ClockBackwards, EncodedIdChooser, IdLayout, IdParts, IdScheme,
-    ShardEncodedIds, SystemClock, UuidV7Ids, BLOCK_IDS_PER_SHARD, DEFAULT_EPOCH_MS,
-};
-pub use insert_batch::InsertBatch;
-pub use key::{OwnedKey, RoutingKey, ShardKey};
-pub use migrations::MigrationReport;
-pub use model::{ShardedModel, ShardedTable, TableOf};
-pub use pool::{R2d2Pool, R2d2PooledConnection, ShardedPool};
-pub use query::{
-    KeyColumnOf, KeyEq, KeyPredicates, KeyRoutingDsl, MultiRouted, RouteExplanation, Routed,
-    ShardPinDsl, StatementKeyColumn, StatementRoutingDsl,
-};
-pub use redact::RedactedError;
+pub use error::{Error, OptionalExtension, Result, ShardFailure, TransactionError};
+pub use fanout::{AllowPartial, FailFast, FanOut, FindAnywhereDsl, PartialResult};
+pub use key::{RoutingKey, ShardKey};
+pub use model::{ShardedModel, ShardedTable};
+pub use pool::ShardedPool;
+pub use query::{KeyRoutingDsl, Routed, ShardPinDsl, StatementRoutingDsl};
 pub use router::{
-    stable_hash, FnRouter, HashRouter, LookupRouter, ModuloRouter, PgHashRouter, RangeRouter,
-    Router,
+    FnRouter, HashRouter, LookupRouter, ModuloRouter, PgHashRouter, RangeRouter, Router,
 };
 pub use shard_id::ShardId;
 pub use sharded::Sharded;

@@ -4,6 +4,7 @@
 use diesel::associations::HasTable;
 use diesel::{Column, Table};
 
+pub use crate::insert_batch::InsertBatch;
 use crate::ShardKey;
 
 /// A Diesel table split across shards by one key column.
@@ -29,7 +30,7 @@ pub trait ShardedTable: Table + HasTable<Table = Self> + Copy {
     /// The shard-key column.
     type KeyColumn: Column<Table = Self> + Copy + Default;
 
-    /// Whether the primary key is an id made by [`ShardEncodedIds`](crate::ShardEncodedIds),
+    /// Whether the primary key is an id made by [`ShardEncodedIds`](crate::ids::ShardEncodedIds),
     /// so that [`find_anywhere`](crate::FindAnywhereDsl::find_anywhere) reads the owning
     /// shard from the id instead of asking every shard. `#[sharded(encoded_id)]` sets it.
     /// Defaults to `false`.

@@ -87,7 +87,7 @@ impl Redactor {
 
     /// An error whose message is `error`'s (and its sources'), redacted.
     pub(crate) fn error(&self, error: &dyn std::error::Error) -> RedactedError {
-        RedactedError(self.redact(&crate::error_chain(error)))
+        RedactedError(self.redact(&crate::error::error_chain(error)))
     }
 }
 

@@ -191,7 +191,8 @@ pub fn branch_tag(conn: &mut Conn, shard: &str) -> String {
     let location: String = diesel::dsl::sql::<diesel::sql_types::Text>("SELECT DATABASE()")
         .get_result(conn)
         .expect("location");
-    let hash = diesel_sharding::stable_hash(diesel_sharding::RoutingKey::Text(&location)) as u32;
+    let hash =
+        diesel_sharding::router::stable_hash(diesel_sharding::RoutingKey::Text(&location)) as u32;
     format!("{shard}+{hash:08x}")
 }
 

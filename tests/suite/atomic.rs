@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_sharding::atomic::{Decision, RecoveryReport};
+use diesel_sharding::events::{HandleEvent, Operation, Outcome, ShardEvent};
 use diesel_sharding::prelude::*;
-use diesel_sharding::{
-    AtomicError, AtomicTransaction, Error, HandleEvent, Operation, Outcome, ShardEvent,
-    ShardedPoolBuilder,
-};
+use diesel_sharding::{AtomicError, AtomicTransaction, Error, ShardedPoolBuilder};
 
 use super::backend::{
     branch_tag, kill_own_session, prepared_branches_tagged, two_phase_databases, Conn, Databases,

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
 use diesel_sharding::prelude::*;
-use diesel_sharding::{Error, HandleEvent, Operation, Outcome, ShardEvent};
+use diesel_sharding::Error;
+use diesel_sharding::events::{HandleEvent, Operation, Outcome, ShardEvent};
 
 use super::fixture::*;
 use crate::common::*;

@@ -721,7 +721,7 @@ fn fail_fast_starts_no_shard_after_the_first_failure() {
     for shard in ["s1", "s2", "s3"] {
         shards.direct(shard).batch_execute("CREATE TABLE only_later (x BIGINT)").unwrap();
     }
-    let ran = |pool: &ShardedPool<Conn>, before: &[diesel_sharding::ShardStats]| -> Vec<u64> {
+    let ran = |pool: &ShardedPool<Conn>, before: &[diesel_sharding::events::ShardStats]| -> Vec<u64> {
         pool.stats().iter().zip(before).map(|(a, b)| a.statements - b.statements).collect()
     };
     let pool = &shards.pool;

@@ -9,7 +9,8 @@ use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::BelongingToDsl;
 use diesel_sharding::prelude::*;
-use diesel_sharding::{BlockIds, Error, FindAnywhereDsl, IdLayout, IdScheme, RoutingKey, ShardEncodedIds, BLOCK_IDS_PER_SHARD};
+use diesel_sharding::{Error, FindAnywhereDsl, RoutingKey};
+use diesel_sharding::ids::{BlockIds, IdLayout, IdScheme, ShardEncodedIds, BLOCK_IDS_PER_SHARD};
 
 use super::fixture::*;
 use crate::common::*;
@@ -202,7 +203,7 @@ fn block_ids_come_from_each_shards_own_range_and_map_back() {
 /// panicking or making an id for a shard that does not exist.
 #[test]
 fn id_schemes_refuse_a_position_beyond_the_pool() {
-    use diesel_sharding::{IdScheme, UuidV7Ids};
+    use diesel_sharding::ids::{IdScheme, UuidV7Ids};
     let shards = Shards::new(2);
     BlockIds::create_table(&shards.pool).unwrap();
     let encoded = ShardEncodedIds::new(IdLayout::default(), 0).unwrap();

@@ -4,8 +4,9 @@
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
+use diesel_sharding::ids::{BlockIds, IdScheme};
 use diesel_sharding::prelude::*;
-use diesel_sharding::{BlockIds, Error, IdScheme, ShardBackend, ShardedPoolBuilder};
+use diesel_sharding::{Error, ShardBackend, ShardedPoolBuilder};
 
 use super::fixture::*;
 use crate::common::proxy::{address_of, with_port, Proxy};

@@ -28,7 +28,7 @@ impl From<diesel_sharding::Error> for Failure {
 }
 
 /// An error and its causes, `: `-separated, as a person reads them.
-pub(crate) use diesel_sharding::error_chain as chain;
+pub(crate) use diesel_sharding::error::error_chain as chain;
 
 pub(crate) fn run<Conn>(cli: &Cli, config: &ShardConfig) -> Result<(), Failure>
 where

@@ -1,6 +1,7 @@
 //! `route <key>`.
 
-use diesel_sharding::{OwnedKey, ShardBackend, ShardConfig, ShardedPool};
+use diesel_sharding::key::OwnedKey;
+use diesel_sharding::{ShardBackend, ShardConfig, ShardedPool};
 
 use super::Failure;
 

@@ -42,7 +42,7 @@ pub(crate) fn tag(shard: &ShardId, location: &str) -> Result<Arc<str>> {
                      have (its branch must fit MySQL's 64-byte XA ids): give the shard a shorter id",
         });
     }
-    let hash = crate::stable_hash(crate::RoutingKey::Text(location)) as u32;
+    let hash = crate::router::stable_hash(crate::RoutingKey::Text(location)) as u32;
     Ok(format!("{shard}+{hash:08x}").into())
 }
 

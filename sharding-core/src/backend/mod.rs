@@ -178,7 +178,7 @@ pub trait ShardBackend: R2D2Connection + LoadConnection + Send + 'static {
     }
 
     /// Collects `statement` into its SQL text and owned bind values, so that it can run
-    /// on a worker thread (see [`OwnedQuery`](crate::OwnedQuery)). The built-in backends
+    /// on a worker thread (see [`OwnedQuery`](crate::access::OwnedQuery)). The built-in backends
     /// use Diesel's `CollectedQuery`; the default says the backend cannot, so that
     /// fan-outs and calls with a deadline fail on it with that message.
     #[doc(hidden)]
@@ -254,7 +254,7 @@ pub(crate) fn forget_transaction<Conn: ShardBackend>(conn: &mut Conn) {
 }
 
 /// Looks up user-defined types (PostgreSQL) for a statement being collected into an
-/// [`OwnedQuery`](crate::OwnedQuery). Not public API.
+/// [`OwnedQuery`](crate::access::OwnedQuery). Not public API.
 #[doc(hidden)]
 pub trait TypeLookup {
     /// The type's id and its array type's id, or `None` if it cannot be looked up.

@@ -19,10 +19,9 @@ pub(crate) use limits::{check_max_size, check_min_idle, check_time_limit, check_
 pub use limits::{MAX_POOL_SIZE, MAX_TIME_LIMIT};
 use physical::PoolSettings;
 
-use crate::{
-    AllCandidates, HashRouter, IdChooser, IdLayout, Result, Router, ShardBackend, ShardId,
-    ShardedPool,
-};
+use crate::fanout::{AllCandidates, IdChooser};
+use crate::ids::IdLayout;
+use crate::{HashRouter, Result, Router, ShardBackend, ShardId, ShardedPool};
 
 /// Where a shard's connections come from.
 enum ShardSource<Conn: ShardBackend> {
@@ -285,7 +284,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Sets the handler that receives a [`ShardEvent`](crate::ShardEvent) for every
+    /// Sets the handler that receives a [`ShardEvent`](crate::events::ShardEvent) for every
     /// statement (shard, operation, checkout wait, namespace switch, duration, rows,
     /// outcome), like r2d2's `event_handler`. Defaults to [`NopEventHandler`]. The
     /// pool's own counters ([`ShardedPool::stats`]) are kept either way.
@@ -313,7 +312,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Sets the deadline of every call that sets none of its own (routed queries,
     /// fan-outs, `for_keys`, `insert`, each shard's batch of `insert_all`, each
-    /// [`BlockIds`](crate::BlockIds) reservation): see [`Routed::timeout`](crate::Routed::timeout) for what a
+    /// [`BlockIds`](crate::ids::BlockIds) reservation): see [`Routed::timeout`](crate::Routed::timeout) for what a
     /// deadline promises. Defaults to none: calls wait as long as the server and the
     /// network take. Must be above zero and at most [`MAX_TIME_LIMIT`].
     pub fn default_timeout(mut self, limit: Duration) -> Self {

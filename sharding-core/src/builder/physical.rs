@@ -8,9 +8,10 @@ use std::time::Duration;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 
 use super::limits::{check_max_size, check_min_idle, check_time_limit};
+use crate::error::BoxError;
 use crate::pool::R2d2Pool;
 use crate::redact::Redactor;
-use crate::{BoxError, Error, Result, ShardBackend, ShardId};
+use crate::{Error, Result, ShardBackend, ShardId};
 
 /// The r2d2 settings every pool of a builder shares (its own pools and shared ones).
 pub(super) struct PoolSettings<Conn> {

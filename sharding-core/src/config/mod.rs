@@ -11,7 +11,8 @@ mod text;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, IdLayout, Result, ShardBackend, ShardedPool};
+use crate::ids::IdLayout;
+use crate::{Error, Result, ShardBackend, ShardedPool};
 
 use raw::*;
 use text::{key_on_line, line_column, redactor_for_text};
@@ -214,7 +215,7 @@ impl ShardConfig {
                     ids.bucket_bits,
                     ids.worker_bits,
                     ids.sequence_bits,
-                    ids.epoch_ms.unwrap_or(crate::DEFAULT_EPOCH_MS),
+                    ids.epoch_ms.unwrap_or(crate::ids::DEFAULT_EPOCH_MS),
                 )
             })
             .transpose()

@@ -133,8 +133,10 @@ impl Probe {
                 },
             );
             if let Some(error) = error {
-                self.span
-                    .record("error", tracing::field::display(crate::error_chain(error)));
+                self.span.record(
+                    "error",
+                    tracing::field::display(crate::error::error_chain(error)),
+                );
             }
         }
         pool.record_event(self.index, &event);

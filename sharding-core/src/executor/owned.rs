@@ -28,7 +28,8 @@ use crate::{Result, ShardBackend, ShardedPool};
 /// ```
 /// use diesel::prelude::*;
 /// use diesel::SqliteConnection;
-/// use sharding_core::{OwnedQuery, ShardedPool};
+/// use sharding_core::ShardedPool;
+/// use sharding_core::access::OwnedQuery;
 ///
 /// diesel::table! { t (id) { id -> Integer, } }
 ///

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::FailurePolicy;
+use crate::access::ShardAccess;
 use crate::error::ShardFailure;
 use crate::executor::Job;
 use crate::query::target::Target;
-use crate::{Result, ShardAccess, ShardId, ShardedPool};
+use crate::{Result, ShardId, ShardedPool};
 
 /// How a fan-out runs its shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,8 @@ use crate::{Result, Router, RoutingKey, ShardId, ShardKey, ShardedTable};
 /// [`FnRouter`]: crate::FnRouter
 ///
 /// ```
-/// use sharding_core::{AllCandidates, IdChooser, RangeRouter, RoutingKey, ShardId};
+/// use sharding_core::{RangeRouter, RoutingKey, ShardId};
+/// use sharding_core::fanout::{AllCandidates, IdChooser};
 ///
 /// let shards: Vec<ShardId> = ["s0", "s1"].into_iter().map(ShardId::from).collect();
 /// assert_eq!(AllCandidates.candidates(RoutingKey::Int(7), &shards)?, shards);

@@ -34,7 +34,7 @@ pub struct Keyset<Q, P, Col, F> {
 impl<Q, P: FailurePolicy> FanOut<Q, P> {
     /// Keyset pagination across shards: pages of the rows of every shard ordered by
     /// `column` (ascending), which must be unique across shards (a primary key made by
-    /// [`ShardEncodedIds`](crate::ShardEncodedIds) or [`BlockIds`](crate::BlockIds), say);
+    /// [`ShardEncodedIds`](crate::ids::ShardEncodedIds) or [`BlockIds`](crate::ids::BlockIds), say);
     /// `key` reads that column's value from a loaded row.
     ///
     /// [`first_page(n)`](Keyset::first_page) asks every shard for its first `n` rows by

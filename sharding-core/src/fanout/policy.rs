@@ -68,7 +68,8 @@ impl FailurePolicy for AllowPartial {
 /// ([`into_result`](Self::into_result)), so a failure cannot be dropped by accident.
 ///
 /// ```
-/// use sharding_core::{AllowPartial, FailurePolicy, ShardFailure, Error};
+/// use sharding_core::{AllowPartial, ShardFailure, Error};
+/// use sharding_core::fanout::FailurePolicy;
 ///
 /// let partial = AllowPartial::finish(vec![1, 2], vec![ShardFailure {
 ///     shard: "s1".into(),

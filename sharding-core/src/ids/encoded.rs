@@ -28,7 +28,7 @@ struct Sequence {
 /// naming the shard that owns the row. Share one per process (it is `Sync`).
 ///
 /// ```
-/// use sharding_core::{IdLayout, ShardEncodedIds};
+/// use sharding_core::ids::{IdLayout, ShardEncodedIds};
 ///
 /// let ids = ShardEncodedIds::new(IdLayout::default(), 3)?;
 /// let a = ids.generate(5)?;
@@ -153,7 +153,7 @@ impl ShardEncodedIds {
     }
 }
 
-/// An [`IdChooser`](crate::IdChooser) for ids made by [`ShardEncodedIds`]: the id names
+/// An [`IdChooser`](crate::fanout::IdChooser) for ids made by [`ShardEncodedIds`]: the id names
 /// its one shard. Set it with
 /// [`ShardedPoolBuilder::id_chooser`](crate::ShardedPoolBuilder::id_chooser), or let
 /// `#[sharded(encoded_id)]` tables use the pool's
@@ -161,7 +161,7 @@ impl ShardEncodedIds {
 #[derive(Debug, Clone, Copy)]
 pub struct EncodedIdChooser(pub IdLayout);
 
-impl crate::IdChooser for EncodedIdChooser {
+impl crate::fanout::IdChooser for EncodedIdChooser {
     fn candidates(&self, id: RoutingKey<'_>, shards: &[ShardId]) -> Result<Vec<ShardId>> {
         match id {
             RoutingKey::Int(i) => {
@@ -186,7 +186,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::DEFAULT_EPOCH_MS;
+    use crate::ids::DEFAULT_EPOCH_MS;
 
     /// A clock the test moves by hand.
     #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use crate::{Error, Result, ShardId};
 /// The bit widths and epoch of shard-encoding ids. The four widths must add up to 63.
 ///
 /// ```
-/// use sharding_core::IdLayout;
+/// use sharding_core::ids::IdLayout;
 ///
 /// let layout = IdLayout::default();
 /// let id = layout.encode(1_000, 3, 1, 7)?;

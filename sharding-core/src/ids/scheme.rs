@@ -1,6 +1,7 @@
 //! [`IdScheme`]: a way to make primary keys for new rows.
 
-use crate::{Result, ShardBackend, ShardEncodedIds, ShardKey, ShardedPool};
+use crate::ids::ShardEncodedIds;
+use crate::{Result, ShardBackend, ShardKey, ShardedPool};
 
 /// A way to make primary keys for new rows, told which shard the row goes to.
 ///

@@ -13,7 +13,8 @@ use crate::{Result, ShardBackend, ShardedPool};
 ///
 /// ```
 /// use diesel::SqliteConnection;
-/// use sharding_core::{IdScheme, ShardedPool, UuidV7Ids};
+/// use sharding_core::ShardedPool;
+/// use sharding_core::ids::{IdScheme, UuidV7Ids};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// # let pool = ShardedPool::<SqliteConnection>::builder()
@@ -47,7 +48,7 @@ impl UuidV7Ids {
 
     /// A new UUIDv7.
     pub fn generate(&self) -> [u8; 16] {
-        let millis = crate::SystemClock.now_ms_for_uuid();
+        let millis = crate::ids::SystemClock.now_ms_for_uuid();
         // Random bits: SipHash, keyed randomly per generator, of a counter.
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut a = self.random.build_hasher();
@@ -65,9 +66,9 @@ impl UuidV7Ids {
     }
 }
 
-impl crate::SystemClock {
+impl crate::ids::SystemClock {
     fn now_ms_for_uuid(self) -> u64 {
-        use crate::Clock;
+        use crate::ids::Clock;
         self.now_ms()
     }
 }

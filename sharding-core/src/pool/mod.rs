@@ -1,9 +1,14 @@
-//! [`ShardedPool`]: one r2d2 pool per shard, plus the router.
+//! [`ShardedPool`]: one r2d2 pool per shard, plus the router; its builder, its unit of
+//! work and the r2d2 types underneath.
 
 mod checkout;
 mod positions;
 mod session;
 mod types;
+
+pub use crate::builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
+pub use crate::connection::ShardedConnection;
+pub use crate::migrations::MigrationReport;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,15 +24,18 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::sql_types::Untyped;
 use diesel_migrations::MigrationHarness;
 
+use crate::access::OwnedQuery;
 use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
 use crate::executor::workers::Workers;
+use crate::fanout::IdChooser;
+use crate::ids::{IdLayout, ShardEncodedIds};
 use crate::insert_batch::InsertBatch;
+use crate::model::TableOf;
 use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
-    Error, IdChooser, IdLayout, MigrationReport, OwnedQuery, Result, Router, RoutingKey,
-    ShardBackend, ShardEncodedIds, ShardId, ShardKey, ShardedConnection, ShardedModel,
-    ShardedPoolBuilder, TableOf, TransactionError,
+    Error, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedModel,
+    TransactionError,
 };
 
 pub(crate) use checkout::hand_out;
@@ -230,7 +238,8 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     ///
     /// ```
     /// use diesel::SqliteConnection;
-    /// use sharding_core::{IdLayout, ShardEncodedIds, ShardedPool};
+    /// use sharding_core::ShardedPool;
+    /// use sharding_core::ids::{IdLayout, ShardEncodedIds};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let pool = ShardedPool::<SqliteConnection>::builder()

@@ -92,7 +92,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 log::debug!(
                     "diesel-sharding: could not cancel a statement on shard `{}`: {}",
                     pool.id(index),
-                    crate::error_chain(&e)
+                    crate::error::error_chain(&e)
                 );
             }
             pool.inner.cancelling[index].store(false, Ordering::Release);

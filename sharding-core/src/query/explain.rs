@@ -7,7 +7,7 @@ use crate::{Result, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// Which shards a routed or fanned-out query will run on, and why, worked out without
 /// running any SQL: made by `explain_route` on [`Routed`](crate::Routed),
-/// [`FanOut`](crate::FanOut) and [`MultiRouted`](crate::MultiRouted). Its `Display` is
+/// [`FanOut`](crate::FanOut) and [`MultiRouted`](crate::query::MultiRouted). Its `Display` is
 /// one line, such as `key 42 (integer) -> hash router (stable hash 0x…, jump hash over 4
 /// buckets = 3) -> position 3 of 4 -> shard s3` (the router's part from
 /// [`Router::explain`](crate::Router::explain)).

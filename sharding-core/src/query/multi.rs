@@ -9,13 +9,12 @@ use diesel::query_dsl::methods::FilterDsl;
 
 use super::forward::forward_query_dsl;
 use super::{KeyPredicates, RouteExplanation};
+use crate::access::ShardAccess;
 use crate::executor;
 use crate::fanout::exec::RunOptions;
 use crate::fanout::limits::top_level_limit;
 use crate::fanout::{run_prepared, AllowPartial, FailFast, FailurePolicy, PerShard, Prepared};
-use crate::{
-    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardKey, Sharded, ShardedPool,
-};
+use crate::{CanExecute, CanLoad, Error, Result, ShardBackend, ShardKey, Sharded, ShardedPool};
 
 /// A query for several keys, run on each shard that owns some of them with only that
 /// shard's keys. Made by [`for_keys`](crate::KeyRoutingDsl::for_keys).

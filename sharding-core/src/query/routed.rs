@@ -16,11 +16,12 @@ use super::forward::forward_query_dsl;
 use super::multi::MultiRouted;
 use super::target::Target;
 use super::{KeyPredicates, RouteExplanation};
+use crate::access::ShardAccess;
 use crate::executor::{self, Job};
 use crate::fanout::{FanOut, Parallelism, RunOptions};
 use crate::{
-    CanExecute, CanLoad, Error, Result, ShardAccess, ShardBackend, ShardId, ShardKey, ShardedModel,
-    ShardedPool, ShardedTable,
+    CanExecute, CanLoad, Error, Result, ShardBackend, ShardId, ShardKey, ShardedModel, ShardedPool,
+    ShardedTable,
 };
 
 /// A Diesel query bound for one shard: the shard that owns a key
@@ -61,7 +62,7 @@ impl<Q> Routed<Q> {
     /// refused or closed). Overrides the pool's
     /// [`default_timeout`](crate::ShardedPoolBuilder::default_timeout).
     ///
-    /// How it holds: the statement is collected into an [`OwnedQuery`](crate::OwnedQuery) on your thread
+    /// How it holds: the statement is collected into an [`OwnedQuery`](crate::access::OwnedQuery) on your thread
     /// and runs on one of the pool's worker threads while you wait. At the deadline you
     /// get the timeout; the worker stays with the statement until it returns, and then
     /// drops its connection (it is never handed out again), and the statement is cancelled

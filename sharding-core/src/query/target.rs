@@ -2,10 +2,11 @@
 //! and explains the choice. Routed queries, fan-outs, id lookups and `for_keys` all
 //! resolve their shards here.
 
-use crate::{
-    EncodedIdChooser, Error, IdChooser, OwnedKey, Result, RouteExplanation, ShardBackend, ShardId,
-    ShardKey, ShardedPool,
-};
+use crate::fanout::IdChooser;
+use crate::ids::EncodedIdChooser;
+use crate::key::OwnedKey;
+use crate::query::RouteExplanation;
+use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
 
 /// Where a query goes.
 #[derive(Debug, Clone)]

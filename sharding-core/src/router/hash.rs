@@ -16,7 +16,8 @@ use crate::{Result, RoutingKey, ShardId};
 /// * A binary key: the same with the byte `3` followed by the bytes.
 ///
 /// ```
-/// use sharding_core::{stable_hash, RoutingKey};
+/// use sharding_core::RoutingKey;
+/// use sharding_core::router::stable_hash;
 ///
 /// assert_eq!(stable_hash(RoutingKey::Int(42)), stable_hash(RoutingKey::Int(42)));
 /// assert_ne!(stable_hash(RoutingKey::Int(42)), stable_hash(RoutingKey::Text("42")));

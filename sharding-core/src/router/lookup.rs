@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use super::{check_named_shards, Router};
-use crate::{Error, OwnedKey, Result, RoutingKey, ShardId};
+use crate::key::OwnedKey;
+use crate::{Error, Result, RoutingKey, ShardId};
 
 /// Routes by an explicit map from keys to shards, with an optional default for keys not
 /// in the map. Without a default, an unmapped key fails with [`Error::NoShardForKey`].

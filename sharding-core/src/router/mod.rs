@@ -81,7 +81,7 @@ pub trait Router: Send + Sync + fmt::Debug + 'static {
     }
 
     /// How the router places `key` among `shards`, in words (the hash and the bucket, the
-    /// range, the map entry), for [`RouteExplanation`](crate::RouteExplanation)s and the
+    /// range, the map entry), for [`RouteExplanation`](crate::query::RouteExplanation)s and the
     /// command-line tool's `route`. The default, `None`, explains nothing beyond the
     /// shard chosen.
     ///
