@@ -1,11 +1,19 @@
 //! The one error type of the crate, with what it carries and the helpers around it.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::ShardId;
 
+mod chain;
+mod failure;
+mod optional;
+mod transaction;
+
 pub use crate::redact::RedactedError;
+pub use chain::error_chain;
+pub use failure::ShardFailure;
+pub use optional::OptionalExtension;
+pub use transaction::TransactionError;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -425,155 +433,6 @@ pub enum Error {
     },
 }
 
-/// One shard's failure inside a multi-shard operation.
-///
-/// Its `Display` names the shard; [`source`](std::error::Error::source) is the
-/// [`Error`] itself.
-///
-/// ```
-/// use sharding_core::{Error, ShardFailure};
-///
-/// let failure = ShardFailure { shard: "s1".into(), error: Error::NoShards };
-/// assert_eq!(failure.to_string(), "shard `s1` failed");
-/// assert!(std::error::Error::source(&failure).is_some());
-/// ```
-#[derive(Debug)]
-pub struct ShardFailure {
-    /// The shard that failed.
-    pub shard: ShardId,
-    /// Why it failed.
-    pub error: Error,
-}
-
-impl std::fmt::Display for ShardFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "shard `{}` failed", self.shard)
-    }
-}
-
-impl std::error::Error for ShardFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-/// How a transaction run through the pool or a unit of work failed
-/// ([`ShardedPool::transaction`](crate::ShardedPool::transaction) and its kin): it could
-/// not run (or finish in time) for a reason of this crate's, or it ran and rolled back
-/// with your closure's error (or Diesel's, from `BEGIN` or `COMMIT`).
-///
-/// Your closure's error type only needs `From<diesel::result::Error>`, as with Diesel's
-/// own `Connection::transaction`. `?` turns a `TransactionError` into this crate's
-/// [`Error`] when your error converts into it (Diesel's does), and into a boxed error.
-///
-/// ```
-/// use diesel::prelude::*;
-/// use diesel::SqliteConnection;
-/// use sharding_core::{Error, ShardedPool, TransactionError};
-///
-/// diesel::table! { t (id) { id -> Integer, } }
-///
-/// let dir = tempfile::tempdir()?;
-/// let pool = ShardedPool::<SqliteConnection>::builder()
-///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
-///     .build()?;
-/// diesel::sql_query("CREATE TABLE t (id INTEGER PRIMARY KEY)").execute(&mut pool.connection("s0")?)?;
-/// // A plain Diesel closure.
-/// let ids: Vec<i32> = pool.transaction("s0", |conn| t::table.select(t::id).load(conn))?;
-/// assert!(ids.is_empty());
-/// // The shard is checked before anything runs.
-/// let err = pool.transaction("s9", |conn| t::table.select(t::id).load::<i32>(conn)).unwrap_err();
-/// assert!(matches!(err, TransactionError::Sharding(Error::UnknownShard { .. })));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TransactionError<E> {
-    /// No transaction ran, or it was given up on: the shard is unknown, the key routes
-    /// nowhere, no connection came in time, or (`transaction_within`) the deadline
-    /// passed.
-    Sharding(Error),
-    /// The transaction rolled back with this error.
-    Transaction(E),
-}
-
-impl<E> TransactionError<E> {
-    /// The error as your closure's type, for error types that also take this crate's.
-    pub fn into_inner(self) -> E
-    where
-        E: From<Error>,
-    {
-        match self {
-            TransactionError::Sharding(error) => E::from(error),
-            TransactionError::Transaction(error) => error,
-        }
-    }
-
-    /// This crate's error, when the transaction could not run or finish.
-    pub fn sharding_error(&self) -> Option<&Error> {
-        match self {
-            TransactionError::Sharding(error) => Some(error),
-            TransactionError::Transaction(_) => None,
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for TransactionError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransactionError::Sharding(error) => error.fmt(f),
-            TransactionError::Transaction(error) => error.fmt(f),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for TransactionError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TransactionError::Sharding(error) => error.source(),
-            TransactionError::Transaction(error) => error.source(),
-        }
-    }
-}
-
-impl<E: Into<Error>> From<TransactionError<E>> for Error {
-    fn from(error: TransactionError<E>) -> Self {
-        match error {
-            TransactionError::Sharding(error) => error,
-            TransactionError::Transaction(error) => error.into(),
-        }
-    }
-}
-
-/// `error` and its causes (its [`source`](std::error::Error::source) chain), joined by
-/// `: `: the whole story on one line, for a log or a command-line message. This crate's
-/// errors keep their cause out of their own `Display`, as Rust's convention wants.
-///
-/// ```
-/// use sharding_core::Error;
-/// use sharding_core::error::error_chain;
-///
-/// let err = Error::Query { shard: "s0".into(), source: diesel::result::Error::NotFound };
-/// assert_eq!(err.to_string(), "query on shard `s0` failed");
-/// assert_eq!(error_chain(&err), "query on shard `s0` failed: Record not found");
-/// ```
-///
-/// A cause whose text its error already printed (errors of other crates often do both)
-/// is not printed again.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 fn list_failures(failures: &[ShardFailure]) -> String {
     failures
         .iter()
@@ -662,31 +521,6 @@ impl Error {
         move |source| Error::Query {
             shard: shard.clone(),
             source,
-        }
-    }
-}
-
-/// Turns a `NotFound` error into `Ok(None)`, like Diesel's `OptionalExtension`.
-///
-/// ```
-/// use sharding_core::{Error, OptionalExtension};
-///
-/// let missing: Result<i32, Error> = Err(Error::Diesel(diesel::result::Error::NotFound));
-/// assert_eq!(missing.optional().ok(), Some(None));
-/// let found: Result<i32, Error> = Ok(3);
-/// assert_eq!(found.optional().ok(), Some(Some(3)));
-/// ```
-pub trait OptionalExtension<T> {
-    /// `Ok(Some(value))` for a row, `Ok(None)` for `NotFound`, and every other error as is.
-    fn optional(self) -> Result<Option<T>>;
-}
-
-impl<T> OptionalExtension<T> for Result<T> {
-    fn optional(self) -> Result<Option<T>> {
-        match self {
-            Ok(value) => Ok(Some(value)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
         }
     }
 }
