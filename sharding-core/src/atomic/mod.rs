@@ -58,12 +58,16 @@
 //! Locks: a prepared branch keeps its row locks until it is committed or rolled back, so a
 //! crash between prepare and commit blocks writers to those rows until recovery runs.
 
+mod error;
+mod log;
 mod recovery;
 mod xid;
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 
+pub use error::AtomicError;
+use log::ensure_decision_log;
+pub(crate) use log::{delete_decisions_sql, insert_decision_sql, DECISIONS_TABLE};
 pub use recovery::{Decision, InDoubt, RecoveryReport};
 #[doc(hidden)]
 pub use xid::Branch;
@@ -73,112 +77,6 @@ use crate::events::Operation;
 use crate::executor::{self, Checkout, Statement};
 use crate::pool::{hand_out, R2d2PooledConnection};
 use crate::{Error, Result, ShardBackend, ShardId, ShardKey, ShardedPool};
-
-/// The table that holds the decisions of atomic transactions, on their coordinators.
-pub(crate) const DECISIONS_TABLE: &str = "diesel_sharding_decisions";
-
-/// The statement that records `outcome` for transaction `id`.
-pub(crate) fn insert_decision_sql(
-    id: &str,
-    outcome: &str,
-    participants: &str,
-    at_ms: i64,
-) -> String {
-    format!(
-        "INSERT INTO {DECISIONS_TABLE} (xid, outcome, participants, decided_at_ms) \
-         VALUES ('{id}', '{outcome}', '{participants}', {at_ms})"
-    )
-}
-
-/// The statement that deletes the decisions of the transactions `ids` (not empty).
-pub(crate) fn delete_decisions_sql(ids: &[impl fmt::Display]) -> String {
-    let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
-    format!(
-        "DELETE FROM {DECISIONS_TABLE} WHERE xid IN ({})",
-        ids.join(", ")
-    )
-}
-
-/// How an atomic transaction that did not commit everywhere ended: what the caller must
-/// know to act on it.
-///
-/// | variant | on the shards |
-/// |---|---|
-/// | [`Transaction`](Self::Transaction) | nothing committed: your closure failed |
-/// | [`RolledBack`](Self::RolledBack) | nothing committed, and nothing ever will |
-/// | [`CommitPending`](Self::CommitPending) | decided: committed on some shards, and recovery commits the rest |
-/// | [`OutcomeUnknown`](Self::OutcomeUnknown) | all or nothing, decided by whether the coordinator's commit arrived; recovery finishes either way |
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AtomicError<E> {
-    /// The closure returned this error; every shard was rolled back.
-    #[error("the atomic transaction's closure failed; every shard was rolled back")]
-    Transaction(#[source] E),
-
-    /// Nothing was committed on any shard: a shard could not be reached, could not
-    /// prepare, or the coordinator could not record the decision. A branch already
-    /// prepared whose rollback could not be sent is rolled back by recovery; it never
-    /// commits.
-    #[error("the atomic transaction was rolled back on every shard")]
-    RolledBack(#[source] Error),
-
-    /// The transaction **committed**: the decision is durable and the shards in
-    /// `committed` have committed, but those in `pending` could not be told yet (a shard
-    /// went down between prepare and commit). Their writes are prepared and locked until
-    /// [`recover_transactions`](ShardedPool::recover_transactions) commits them; do not
-    /// retry the transaction.
-    #[error(
-        "atomic transaction {id} committed, but shards [{}] are not confirmed yet: \
-         `recover_transactions` (or `diesel-sharding transactions recover`) commits them once \
-         they are back; do not retry it",
-        list(pending)
-    )]
-    CommitPending {
-        /// The transaction's id.
-        id: String,
-        /// The shards that committed.
-        committed: Vec<ShardId>,
-        /// The shards still prepared, which recovery commits.
-        pending: Vec<ShardId>,
-        /// Why the first pending shard could not commit.
-        #[source]
-        cause: Box<Error>,
-    },
-
-    /// The coordinator's commit, which carries the decision, was sent but no answer came
-    /// (the connection broke): the transaction committed everywhere or will be rolled back
-    /// everywhere, depending on whether the commit reached the coordinator's server.
-    /// Recovery finds out from the coordinator and finishes the other shards accordingly.
-    #[error(
-        "the outcome of atomic transaction {id} is unknown: its coordinator `{coordinator}` did \
-         not answer its commit; it is all or nothing, and `recover_transactions` finishes it"
-    )]
-    OutcomeUnknown {
-        /// The transaction's id.
-        id: String,
-        /// The coordinator shard.
-        coordinator: ShardId,
-        /// What broke.
-        #[source]
-        cause: Box<Error>,
-    },
-}
-
-impl<E> AtomicError<E> {
-    /// Whether the transaction committed (`Some(true)`: [`CommitPending`](Self::CommitPending)),
-    /// did not (`Some(false)`), or is not known yet (`None`: [`OutcomeUnknown`](Self::OutcomeUnknown)).
-    pub fn committed(&self) -> Option<bool> {
-        match self {
-            AtomicError::CommitPending { .. } => Some(true),
-            AtomicError::OutcomeUnknown { .. } => None,
-            AtomicError::Transaction(_) | AtomicError::RolledBack(_) => Some(false),
-        }
-    }
-}
-
-fn list(shards: &[ShardId]) -> String {
-    crate::shard_id::list_ids(shards)
-}
 
 /// Where a branch stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,55 +477,6 @@ pub(crate) fn shard_tag<Conn: ShardBackend>(
         .concat();
     let tag = xid::tag(pool.id(index), &location)?;
     Ok(pool.branch_tag(index).get_or_init(|| tag).clone())
-}
-
-/// Creates the decision table on the coordinator at `index`, once per pool, before its
-/// branch begins (DDL would commit a MySQL transaction). Two processes creating it at
-/// once may collide on PostgreSQL's catalogs: the second attempt finds it.
-fn ensure_decision_log<Conn: ShardBackend>(
-    pool: &ShardedPool<Conn>,
-    index: usize,
-    conn: &mut R2d2PooledConnection<Conn>,
-    checkout: Checkout,
-) -> Result<()> {
-    if pool.decision_log_ready(index).load(Ordering::Acquire) {
-        return Ok(());
-    }
-    let create = create_decisions_sql();
-    let statement = Statement {
-        index,
-        operation: Operation::Migration,
-        checkout,
-        timeout: None,
-    };
-    let created = executor::run(
-        pool,
-        statement,
-        conn,
-        |_| None,
-        |c| c.batch_execute(&create),
-    )
-    .or_else(|_| {
-        executor::run(
-            pool,
-            statement,
-            conn,
-            |_| None,
-            |c| c.batch_execute(&create),
-        )
-    });
-    created?;
-    pool.decision_log_ready(index)
-        .store(true, Ordering::Release);
-    Ok(())
-}
-
-/// `CREATE TABLE IF NOT EXISTS` for the decision table (PostgreSQL and MySQL alike).
-pub(crate) fn create_decisions_sql() -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (xid VARCHAR(64) PRIMARY KEY, \
-         outcome VARCHAR(8) NOT NULL, participants TEXT NOT NULL, decided_at_ms BIGINT NOT NULL)"
-    )
 }
 
 /// Milliseconds since the Unix epoch, as a SQL `BIGINT`.

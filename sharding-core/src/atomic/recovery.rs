@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::log::{create_decisions_sql, delete_decisions_sql, DECISIONS_TABLE};
 use super::xid::{self, Branch};
-use super::{create_decisions_sql, delete_decisions_sql, DECISIONS_TABLE};
 use crate::backend::TwoPhaseStep;
 use crate::events::Operation;
 use crate::executor;
