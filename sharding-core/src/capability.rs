@@ -73,6 +73,16 @@ pub trait CanLoad<Q, U>: ShardAccess {
         limit: Option<Duration>,
     ) -> Result<Self::Owned>;
 
+    /// Collects `query` for each shard of `indices`, in that order (once for all of
+    /// them when it is the same on every shard).
+    #[doc(hidden)]
+    fn collect_each(
+        pool: &ShardedPool<Self::Connection>,
+        indices: &[usize],
+        query: &Self::Prepared,
+        limit: Option<Duration>,
+    ) -> Vec<(usize, Result<Self::Owned>)>;
+
     /// A job loading every row of the collected query.
     #[doc(hidden)]
     fn load_job(query: Self::Owned) -> Job<Self::Connection, Vec<U>>;
@@ -123,6 +133,15 @@ where
         OwnedQuery::collect_at(pool, index, query, limit)
     }
 
+    fn collect_each(
+        pool: &ShardedPool<A::Connection>,
+        indices: &[usize],
+        query: &Q::Query,
+        limit: Option<Duration>,
+    ) -> Vec<(usize, Result<Self::Owned>)> {
+        OwnedQuery::collect_each(pool, indices, query, limit)
+    }
+
     fn load_job(query: Self::Owned) -> Job<A::Connection, Vec<U>> {
         executor::job(move |conn| RunQueryDsl::load(query, conn))
     }
@@ -159,6 +178,16 @@ pub trait CanExecute<Q>: ShardAccess {
         limit: Option<Duration>,
     ) -> Result<Self::Owned>;
 
+    /// Collects `statement` for each shard of `indices`, in that order (once for all of
+    /// them when it is the same on every shard).
+    #[doc(hidden)]
+    fn collect_each(
+        pool: &ShardedPool<Self::Connection>,
+        indices: &[usize],
+        statement: &Q,
+        limit: Option<Duration>,
+    ) -> Vec<(usize, Result<Self::Owned>)>;
+
     /// A job running the collected statement.
     #[doc(hidden)]
     fn execute_job(statement: Self::Owned) -> Job<Self::Connection, usize>;
@@ -183,6 +212,15 @@ where
         limit: Option<Duration>,
     ) -> Result<Self::Owned> {
         OwnedQuery::collect_at(pool, index, statement, limit)
+    }
+
+    fn collect_each(
+        pool: &ShardedPool<A::Connection>,
+        indices: &[usize],
+        statement: &Q,
+        limit: Option<Duration>,
+    ) -> Vec<(usize, Result<Self::Owned>)> {
+        OwnedQuery::collect_each(pool, indices, statement, limit)
     }
 
     fn execute_job(statement: Self::Owned) -> Job<A::Connection, usize> {

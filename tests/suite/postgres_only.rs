@@ -51,3 +51,116 @@ fn atomic_transactions_on_a_server_without_prepared_transactions_fail_clearly_an
         assert_eq!(n, 0, "s{i} committed nothing");
     }
 }
+
+/// A user-defined PostgreSQL type (`CREATE TYPE mood AS ENUM ..`) made on each shard,
+/// so each shard has its own id for it.
+#[derive(diesel::query_builder::QueryId, diesel::sql_types::SqlType)]
+#[diesel(postgres_type(name = "mood"))]
+pub struct Mood;
+
+diesel::table! {
+    use diesel::sql_types::BigInt;
+    use super::Mood;
+
+    feelings (id) {
+        id -> BigInt,
+        mood -> Mood,
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = Mood)]
+enum Feeling {
+    Happy,
+    Sad,
+}
+
+impl diesel::serialize::ToSql<Mood, diesel::pg::Pg> for Feeling {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        use std::io::Write;
+        out.write_all(match self {
+            Feeling::Happy => b"happy",
+            Feeling::Sad => b"sad",
+        })?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+impl diesel::deserialize::FromSql<Mood, diesel::pg::Pg> for Feeling {
+    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        match value.as_bytes() {
+            b"happy" => Ok(Feeling::Happy),
+            b"sad" => Ok(Feeling::Sad),
+            other => Err(format!("unknown mood {other:?}").into()),
+        }
+    }
+}
+
+/// A fan-out binding a user-defined type sends each shard that shard's own type id:
+/// the statement is collected once per shard when it uses such a type (and once for
+/// all shards otherwise), so no shard gets another's id.
+#[test]
+fn fan_outs_bind_each_shards_own_user_defined_types() {
+    use diesel::connection::SimpleConnection;
+    let databases = Databases::create(3, false);
+    let mut type_ids = Vec::new();
+    for i in 0..3 {
+        let mut conn = databases.direct(i);
+        // Types made before it on some shards give `mood` a different id on each.
+        for j in 0..i {
+            conn.batch_execute(&format!("CREATE TYPE filler_{j} AS ENUM ('x')"))
+                .unwrap();
+        }
+        conn.batch_execute(&format!(
+            "CREATE TYPE mood AS ENUM ('happy', 'sad');
+             CREATE TABLE feelings (id BIGINT PRIMARY KEY, mood mood NOT NULL);
+             INSERT INTO feelings VALUES ({a}, 'happy'), ({b}, 'sad');",
+            a = 10 * i + 1,
+            b = 10 * i + 2,
+        ))
+        .unwrap();
+        let id: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT oid::bigint FROM pg_type WHERE typname = 'mood'",
+        )
+        .get_result(&mut conn)
+        .unwrap();
+        type_ids.push(id);
+    }
+    type_ids.dedup();
+    assert_eq!(type_ids.len(), 3, "each shard has its own id for `mood`");
+    let pool = databases.add_to(ShardedPool::builder()).build().unwrap();
+
+    let mut sad: Vec<i64> = feelings::table
+        .filter(feelings::mood.eq(Feeling::Sad))
+        .select(feelings::id)
+        .all_shards()
+        .load::<i64>(&pool)
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+    sad.sort_unstable();
+    assert_eq!(sad, [2, 12, 22]);
+    let moods: Vec<Feeling> = feelings::table
+        .filter(feelings::id.eq_any([1_i64, 12, 21]))
+        .order(feelings::id)
+        .select(feelings::mood)
+        .all_shards()
+        .load::<Feeling>(&pool)
+        .unwrap()
+        .into_iter()
+        .map(Sharded::into_inner)
+        .collect();
+    assert_eq!(moods, [Feeling::Happy, Feeling::Sad, Feeling::Happy]);
+    let updated = diesel::update(feelings::table.filter(feelings::mood.eq(Feeling::Happy)))
+        .set(feelings::mood.eq(Feeling::Sad))
+        .all_shards()
+        .execute(&pool)
+        .unwrap();
+    assert_eq!(updated, 3);
+}

@@ -129,18 +129,67 @@ where
         Conn: ShardBackend<Backend = DB>,
         T: QueryFragment<DB> + ?Sized,
     {
+        Self::collect_noting_types(pool, index, statement, limit).map(|(query, _)| query)
+    }
+
+    /// Collects `statement` for each shard of `indices`, in that order. A statement
+    /// that uses no type of a shard's own (a PostgreSQL user-defined type, whose id
+    /// differs between shards) is the same on every shard: it is collected once and
+    /// shared, so a fan-out renders its SQL and binds once, not once per shard.
+    pub(crate) fn collect_each<Conn, T>(
+        pool: &ShardedPool<Conn>,
+        indices: &[usize],
+        statement: &T,
+        limit: Option<std::time::Duration>,
+    ) -> Vec<(usize, Result<Self>)>
+    where
+        Conn: ShardBackend<Backend = DB>,
+        T: QueryFragment<DB> + ?Sized,
+    {
+        let mut shared: Option<Self> = None;
+        let mut collected = Vec::with_capacity(indices.len());
+        for &index in indices {
+            let query = match &shared {
+                Some(query) => Ok(query.clone()),
+                None => Self::collect_noting_types(pool, index, statement, limit).map(
+                    |(query, typed)| {
+                        if !typed {
+                            shared = Some(query.clone());
+                        }
+                        query
+                    },
+                ),
+            };
+            collected.push((index, query));
+        }
+        collected
+    }
+
+    /// Collects `statement` for the shard at `index`, and says whether it looked up
+    /// any of the shard's own types.
+    fn collect_noting_types<Conn, T>(
+        pool: &ShardedPool<Conn>,
+        index: usize,
+        statement: &T,
+        limit: Option<std::time::Duration>,
+    ) -> Result<(Self, bool)>
+    where
+        Conn: ShardBackend<Backend = DB>,
+        T: QueryFragment<DB> + ?Sized,
+    {
         let types = crate::pool::ShardTypes::new(pool, index, limit);
-        let failure = types.failure();
+        let lookups = types.lookups();
         let fragment = Conn::collect_statement(statement, Box::new(types))
             .map_err(crate::Error::on_shard(pool.id(index)))?;
-        let failed = failure.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(error) = failed {
+        let mut lookups = lookups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(error) = lookups.failure.take() {
             return Err(error);
         }
-        Ok(OwnedQuery {
+        let query = OwnedQuery {
             fragment,
             _sql_type: PhantomData,
-        })
+        };
+        Ok((query, lookups.made))
     }
 }
 

@@ -78,13 +78,18 @@ pub(crate) fn split_results<R>(
 /// Each healthy shard's result, and the failures.
 pub(crate) type PerShard<R> = (Vec<(ShardId, R)>, Vec<ShardFailure>);
 
-/// Runs on every shard of `target` the job `make` makes for it.
+/// Runs on every shard of `target` the job `prepare` makes for it (given the pool, the
+/// shards' positions and the call's deadline, it returns each position's job).
 pub(super) fn run_collected<A, P, R>(
     access: &mut A,
     target: Target,
     options: RunOptions,
     rows: fn(&R) -> Option<usize>,
-    make: impl Fn(&ShardedPool<A::Connection>, usize, Option<Duration>) -> Result<Job<A::Connection, R>>,
+    prepare: impl FnOnce(
+        &ShardedPool<A::Connection>,
+        &[usize],
+        Option<Duration>,
+    ) -> Prepared<A::Connection, R>,
 ) -> Result<PerShard<R>>
 where
     A: ShardAccess,
@@ -98,10 +103,7 @@ where
         timeout: options.timeout.or(pool.default_timeout()),
         ..options
     };
-    let prepared = indices
-        .into_iter()
-        .map(|index| (index, make(&pool, index, options.timeout)))
-        .collect();
+    let prepared = prepare(&pool, &indices, options.timeout);
     Ok(run_prepared(access, prepared, options, rows))
 }
 

@@ -1,7 +1,7 @@
 //! The shapes a fan-out's result can take: rows, one value per shard, aggregates, groups,
 //! a unique row, rows affected, and the start of an ordered merge.
 
-use super::exec::{run_collected, PerShard};
+use super::exec::{run_collected, PerShard, Prepared};
 use super::{limits, merge, FailurePolicy, FanOut, MergeBy, Summable};
 use crate::executor::{self, Job};
 use crate::query::target::Target;
@@ -28,8 +28,8 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
                 return Err(Error::PerShardLimit { clause });
             }
         }
-        run_collected::<A, P, _>(access, target, options, rows, |pool, index, limit| {
-            A::collect(pool, index, &query, limit).map(job)
+        run_collected::<A, P, _>(access, target, options, rows, |pool, indices, limit| {
+            jobs_of(A::collect_each(pool, indices, &query, limit), job)
         })
     }
 
@@ -54,7 +54,12 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
             target,
             options,
             executor::rows_affected,
-            |pool, index, limit| A::collect(pool, index, &query, limit).map(A::execute_job),
+            |pool, indices, limit| {
+                jobs_of(
+                    A::collect_each(pool, indices, &query, limit),
+                    A::execute_job,
+                )
+            },
         )
     }
 
@@ -291,4 +296,15 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     {
         MergeBy { fan_out: self, key }
     }
+}
+
+/// Each shard's job made of its collected statement, or why it could not be collected.
+fn jobs_of<O, Conn, R>(
+    collected: Vec<(usize, Result<O>)>,
+    job: fn(O) -> Job<Conn, R>,
+) -> Prepared<Conn, R> {
+    collected
+        .into_iter()
+        .map(|(index, owned)| (index, owned.map(job)))
+        .collect()
 }

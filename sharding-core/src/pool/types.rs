@@ -12,12 +12,21 @@ use super::ShardedPool;
 /// A user-defined type of one shard: shard position, schema, name.
 pub(super) type TypeKey = (usize, Option<String>, String);
 
+/// What the lookups of one statement being collected came to.
+#[derive(Debug, Default)]
+pub(crate) struct Lookups {
+    /// Whether the statement asked for any type: then its binds hold that shard's ids.
+    pub(crate) made: bool,
+    /// The first lookup that failed.
+    pub(crate) failure: Option<Error>,
+}
+
 /// Looks up the user-defined types of a statement being collected for one shard.
 pub(crate) struct ShardTypes<Conn: ShardBackend> {
     pool: ShardedPool<Conn>,
     index: usize,
     limit: Option<Duration>,
-    failure: Arc<Mutex<Option<Error>>>,
+    lookups: Arc<Mutex<Lookups>>,
 }
 
 impl<Conn: ShardBackend> ShardTypes<Conn> {
@@ -26,23 +35,25 @@ impl<Conn: ShardBackend> ShardTypes<Conn> {
             pool: pool.clone(),
             index,
             limit,
-            failure: Arc::default(),
+            lookups: Arc::default(),
         }
     }
 
-    /// Where the first failed lookup leaves its error.
-    pub(crate) fn failure(&self) -> Arc<Mutex<Option<Error>>> {
-        Arc::clone(&self.failure)
+    /// Where the lookups leave what they came to.
+    pub(crate) fn lookups(&self) -> Arc<Mutex<Lookups>> {
+        Arc::clone(&self.lookups)
     }
 }
 
 impl<Conn: ShardBackend> crate::backend::TypeLookup for ShardTypes<Conn> {
     fn lookup(&mut self, name: &str, schema: Option<&str>) -> Option<(u32, u32)> {
-        match self.pool.type_ids(self.index, name, schema, self.limit) {
+        let found = self.pool.type_ids(self.index, name, schema, self.limit);
+        let mut lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        lookups.made = true;
+        match found {
             Ok(ids) => Some(ids),
             Err(e) => {
-                let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-                failure.get_or_insert(e);
+                lookups.failure.get_or_insert(e);
                 None
             }
         }
