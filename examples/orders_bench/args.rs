@@ -3,7 +3,7 @@
 pub const USAGE: &str = "usage: orders_bench [--system diesel-sharding|raw-diesel] \
 [--backend sqlite|postgres|mysql] [--shards S] [--customers C] [--orders O] \
 [--pg-url URL] [--mysql-url URL] [--id-search parallel|unique|sequential] \
-[--id-width N] [--delay-us D] [--layout physical|logical]";
+[--id-width N] [--delay-us D] [--layout physical|logical] [--only PHASE,PHASE..]";
 
 /// How diesel-sharding searches for an id whose shard is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,26 @@ pub struct Args {
     /// `logical`: diesel-sharding with the shards as schemas (PostgreSQL) or databases
     /// (MySQL) behind one shared pool.
     pub logical: bool,
+    /// `--only`: the phases after the two inserts to run (empty: all of them). For
+    /// quick comparisons of one phase; a full run is what BENCHMARKS.md reports.
+    pub only: Vec<String>,
+}
+
+/// The phases that read or change the rows the two insert phases wrote.
+pub const LATER_PHASES: [&str; 6] = [
+    "get_keyed",
+    "get_by_id",
+    "fanout_filter",
+    "fanout_count",
+    "update_keyed",
+    "delete_fanout",
+];
+
+impl Args {
+    /// Whether the phase `name` runs.
+    pub fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == name)
+    }
 }
 
 impl Args {
@@ -53,6 +73,7 @@ impl Args {
             id_width: 0,
             delay_us: 0,
             logical: false,
+            only: Vec::new(),
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -85,6 +106,19 @@ impl Args {
                         other => {
                             return Err(format!("--layout is physical or logical, not `{other}`"))
                         }
+                    }
+                }
+                "--only" => {
+                    parsed.only = value()?.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = parsed
+                        .only
+                        .iter()
+                        .find(|p| !LATER_PHASES.contains(&p.as_str()))
+                    {
+                        return Err(format!(
+                            "--only takes phases among {}, not `{bad}`",
+                            LATER_PHASES.join(", ")
+                        ));
                     }
                 }
                 other => return Err(format!("unknown option `{other}`")),

@@ -96,16 +96,20 @@ where
     let mut in_flight: Vec<(usize, usize, JobHandle, Arc<AtomicU64>)> = Vec::new();
     let mut done: Vec<(usize, Done<Conn, R>)> = Vec::new();
     let mut stop = false;
+    let workers = pool.workers();
     loop {
+        let mut batch = Vec::new();
         while !stop && in_flight.len() < width {
             let Some((position, task)) = queue.pop_front() else {
                 break;
             };
             let index = task.index;
-            let (handle, session) =
-                submit(pool, position, task, settings, deadline, rows, tx.clone());
-            in_flight.push((position, index, handle, session));
+            let (handle, session, job) =
+                watched_job(pool, position, task, settings, deadline, rows, tx.clone());
+            in_flight.push((position, index, handle.clone(), session));
+            batch.push((handle, job));
         }
+        workers.submit_all(batch);
         if in_flight.is_empty() {
             break;
         }
@@ -316,11 +320,10 @@ where
     };
     let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
     let workers = pool.workers();
-    for _ in 1..width.min(count) {
+    let helpers = (1..width.min(count)).map(|_| {
         let (shared, tx, pool) = (Arc::clone(&shared), tx.clone(), pool.clone());
         let caller = CallerSpan::current();
-        let handle = workers.handle();
-        workers.submit(handle, move || {
+        (workers.handle(), move || {
             while let Some((position, task)) = take(&shared) {
                 let index = task.index;
                 let done = caller
@@ -337,8 +340,9 @@ where
                 }
             }
             None
-        });
-    }
+        })
+    });
+    workers.submit_all(helpers.collect::<Vec<_>>());
     drop(tx);
     let mut done: Vec<(usize, Done<Conn, R>)> = Vec::with_capacity(count);
     let mut ran_here = 0;
@@ -419,8 +423,9 @@ where
     done
 }
 
-/// Hands `task` to a worker, which sends what came of it on `tx`.
-fn submit<Conn, R>(
+/// The job that runs `task` on a worker under the call's deadline and sends what came
+/// of it on `tx`, with its handle and where it leaves its session's server id.
+fn watched_job<Conn, R>(
     pool: &ShardedPool<Conn>,
     position: usize,
     task: Task<Conn, R>,
@@ -428,19 +433,22 @@ fn submit<Conn, R>(
     deadline: Instant,
     rows: fn(&R) -> Option<usize>,
     tx: mpsc::Sender<(usize, Done<Conn, R>)>,
-) -> (JobHandle, Arc<AtomicU64>)
+) -> (
+    JobHandle,
+    Arc<AtomicU64>,
+    impl FnOnce() -> Option<Deliver> + Send + 'static,
+)
 where
     Conn: ShardBackend,
     R: Send + 'static,
 {
-    let workers = pool.workers();
-    let handle = workers.handle();
+    let handle = pool.workers().handle();
     let job = handle.clone();
     let worker_pool = pool.clone();
     let session = Arc::new(AtomicU64::new(0));
     let session_seen = Arc::clone(&session);
     let caller = CallerSpan::current();
-    workers.submit(handle.clone(), move || {
+    let run = move || {
         let index = task.index;
         let watch = Some(Watch {
             deadline,
@@ -459,8 +467,8 @@ where
             let _ = tx.send((position, answer));
         });
         Some(deliver)
-    });
-    (handle, session)
+    };
+    (handle, session, run)
 }
 
 /// What a finished task does with its outcome.

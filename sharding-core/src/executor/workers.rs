@@ -97,9 +97,24 @@ impl Workers {
         job: JobHandle,
         task: impl FnOnce() -> Option<Deliver> + Send + 'static,
     ) {
-        let task: Task = Box::new(move || if job.start() { task() } else { None });
+        self.submit_all([(job, task)]);
+    }
+
+    /// Queues every job of `jobs` at once and wakes one idle thread: each thread that
+    /// takes a job wakes the next while jobs wait (see `serve`), so the caller is free
+    /// at once instead of being preempted by each thread it wakes in turn.
+    pub(crate) fn submit_all<F>(&self, jobs: impl IntoIterator<Item = (JobHandle, F)>)
+    where
+        F: FnOnce() -> Option<Deliver> + Send + 'static,
+    {
         let mut state = self.shared.lock();
-        state.queue.push_back(task);
+        for (job, task) in jobs {
+            let task: Task = Box::new(move || if job.start() { task() } else { None });
+            state.queue.push_back(task);
+        }
+        if state.queue.is_empty() {
+            return;
+        }
         // The first task starts every serving thread at once: the pool's thread count
         // is then fixed (stuck threads aside), whatever the calls do.
         while state.live < self.shared.size && spawn(&self.shared, &mut state) {}
@@ -140,7 +155,12 @@ impl Shared {
         loop {
             if let Some(task) = state.queue.pop_front() {
                 state.running += 1;
+                // More jobs wait: wake the next thread before running this one.
+                let more = !state.queue.is_empty() && state.live > state.running;
                 drop(state);
+                if more {
+                    self.wake.notify_one();
+                }
                 // A panicking job must not take its thread down with the pool's count.
                 let deliver = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
                 self.lock().running -= 1;
@@ -311,6 +331,48 @@ mod tests {
             "{}",
             workers.threads_started()
         );
+    }
+
+    /// Jobs queued together all run at once, though `submit_all` wakes one thread: each
+    /// thread that takes a job wakes the next. The jobs wait for each other at a
+    /// barrier, which only opens when all of them run (a watchdog of minutes bounds a
+    /// hang).
+    #[test]
+    fn jobs_queued_together_run_together() {
+        let workers = Workers::new(4, "test-worker".into());
+        // The first submission starts the threads; wait until they are parked.
+        let (tx, rx) = mpsc::channel();
+        send_when_done(&workers, tx, 0);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(120)), Ok(0));
+        for _ in 0..50 {
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            let (tx, rx) = mpsc::channel();
+            let jobs: Vec<_> = (0..4)
+                .map(|i| {
+                    let (barrier, tx) = (Arc::clone(&barrier), tx.clone());
+                    let job = workers.handle();
+                    let done = job.clone();
+                    (job, move || {
+                        barrier.wait();
+                        (done.finish() == Verdict::Deliver).then(|| {
+                            Box::new(move || {
+                                let _ = tx.send(i);
+                            }) as Deliver
+                        })
+                    })
+                })
+                .collect();
+            workers.submit_all(jobs);
+            let mut got: Vec<i32> = (0..4)
+                .map(|_| {
+                    rx.recv_timeout(Duration::from_secs(120))
+                        .expect("every job ran")
+                })
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, [0, 1, 2, 3]);
+        }
+        assert_eq!(workers.threads_started(), 4);
     }
 
     #[test]
