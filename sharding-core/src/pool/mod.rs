@@ -2,6 +2,7 @@
 //! work and the r2d2 types underneath.
 
 mod checkout;
+mod inner;
 mod positions;
 mod session;
 mod types;
@@ -10,10 +11,9 @@ pub use crate::builder::{ShardedPoolBuilder, MAX_POOL_SIZE, MAX_TIME_LIMIT};
 pub use crate::connection::ShardedConnection;
 pub use crate::migrations::MigrationReport;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel::insertable::Insertable;
@@ -25,13 +25,12 @@ use diesel::sql_types::Untyped;
 use diesel_migrations::MigrationHarness;
 
 use crate::access::OwnedQuery;
-use crate::events::{HandleEvent, ShardCounters, ShardEvent, ShardStats};
+use crate::events::{ShardEvent, ShardStats};
 use crate::executor::workers::Workers;
 use crate::fanout::IdChooser;
 use crate::ids::{IdLayout, ShardEncodedIds};
 use crate::insert_batch::InsertBatch;
 use crate::model::TableOf;
-use crate::redact::Redactor;
 use crate::shard_id::list_ids;
 use crate::{
     Error, Result, Router, RoutingKey, ShardBackend, ShardId, ShardKey, ShardedModel,
@@ -39,9 +38,8 @@ use crate::{
 };
 
 pub(crate) use checkout::hand_out;
-use checkout::Stashed;
+pub(crate) use inner::{Execution, PoolInner, Routing, ShardSlot};
 pub(crate) use types::ShardTypes;
-use types::TypeKey;
 
 /// Diesel's r2d2 pool for one database: what a shard (or the logical shards sharing
 /// a pool) checks its connections out of. See [`ShardedPoolBuilder::shard_pool`].
@@ -49,113 +47,6 @@ pub type R2d2Pool<Conn> = Pool<ConnectionManager<Conn>>;
 
 /// A connection checked out of one shard's pool; it goes back when dropped.
 pub type R2d2PooledConnection<Conn> = PooledConnection<ConnectionManager<Conn>>;
-
-pub(crate) struct PoolInner<Conn: ShardBackend> {
-    ids: Vec<ShardId>,
-    slots: Vec<ShardSlot>,
-    pools: Vec<R2d2Pool<Conn>>,
-    /// Per physical pool: what to mask in messages about it.
-    redactors: Vec<Redactor>,
-    /// Per physical pool: idle connections kept on their logical shard's namespace.
-    stashes: Vec<Mutex<Vec<Stashed<Conn>>>>,
-    index: HashMap<ShardId, usize>,
-    router: Box<dyn Router>,
-    id_chooser: Box<dyn IdChooser>,
-    encoded_ids: Option<IdLayout>,
-    insert_batch_rows: usize,
-    namespace_switches: AtomicU64,
-    events: Box<dyn HandleEvent>,
-    /// Per shard, in pool order.
-    counters: Vec<ShardCounters>,
-    /// The threads fan-outs and statements with a deadline run on.
-    workers: Workers,
-    /// The deadline of calls that set none of their own.
-    default_timeout: Option<Duration>,
-    /// User-defined types' ids (PostgreSQL), per shard, name and schema.
-    type_ids: Mutex<HashMap<TypeKey, (u32, u32)>>,
-    /// Whether deadlines are also sent to the server as session statement limits.
-    server_limits: bool,
-    /// Per shard: whether a cancel request is on its way (at most one at a time).
-    cancelling: Vec<AtomicBool>,
-    /// Per shard: whether its decision log (atomic transactions) is known to exist.
-    decision_logs: Vec<AtomicBool>,
-    /// Per shard: its tag in atomic transactions' ids, once read.
-    branch_tags: Vec<OnceLock<Arc<str>>>,
-    /// Per shard: decisions it coordinated whose branches all committed, to delete with
-    /// its next decision.
-    finished_decisions: Vec<Mutex<Vec<Arc<str>>>>,
-}
-
-/// Where one shard lives: a physical pool, and for a logical shard its namespace there.
-pub(crate) struct ShardSlot {
-    pub(crate) pool: usize,
-    pub(crate) namespace: Option<Arc<str>>,
-}
-
-impl ShardSlot {
-    pub(crate) fn physical(pool: usize) -> Self {
-        ShardSlot {
-            pool,
-            namespace: None,
-        }
-    }
-}
-
-impl<Conn: ShardBackend> PoolInner<Conn> {
-    pub(crate) fn new(
-        ids: Vec<ShardId>,
-        slots: Vec<ShardSlot>,
-        pools: Vec<(R2d2Pool<Conn>, Redactor)>,
-        routing: Routing,
-        execution: Execution,
-    ) -> Self {
-        let index = ids.iter().cloned().zip(0..).collect();
-        let (pools, redactors): (Vec<_>, _) = pools.into_iter().unzip();
-        let stashes = pools.iter().map(|_| Mutex::new(Vec::new())).collect();
-        let counters: Vec<ShardCounters> = ids.iter().map(|_| ShardCounters::default()).collect();
-        let counters_len = counters.len();
-        PoolInner {
-            ids,
-            slots,
-            pools,
-            redactors,
-            stashes,
-            index,
-            router: routing.router,
-            id_chooser: routing.id_chooser,
-            encoded_ids: routing.encoded_ids,
-            insert_batch_rows: routing.insert_batch_rows,
-            namespace_switches: AtomicU64::new(0),
-            events: routing.events,
-            counters,
-            workers: Workers::new(execution.worker_threads, "diesel-sharding".to_owned()),
-            default_timeout: execution.default_timeout,
-            type_ids: Mutex::new(HashMap::new()),
-            server_limits: execution.server_limits,
-            cancelling: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
-            decision_logs: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
-            branch_tags: (0..counters_len).map(|_| OnceLock::new()).collect(),
-            finished_decisions: (0..counters_len).map(|_| Mutex::new(Vec::new())).collect(),
-        }
-    }
-}
-
-/// The builder's settings about running statements.
-pub(crate) struct Execution {
-    pub(crate) worker_threads: usize,
-    pub(crate) default_timeout: Option<Duration>,
-    pub(crate) server_limits: bool,
-}
-
-/// The builder's settings that are not about connections: how keys and ids find their
-/// shard, how inserts are batched, where events go.
-pub(crate) struct Routing {
-    pub(crate) router: Box<dyn Router>,
-    pub(crate) id_chooser: Box<dyn IdChooser>,
-    pub(crate) encoded_ids: Option<IdLayout>,
-    pub(crate) insert_batch_rows: usize,
-    pub(crate) events: Box<dyn HandleEvent>,
-}
 
 /// One logical database spread over several shards: an r2d2 pool per shard and the
 /// [`Router`] that decides which shard owns a key.
