@@ -702,6 +702,35 @@ fn a_slow_shard_over_its_statement_limit_fails_alone() {
     assert_eq!(n.len(), 1);
 }
 
+/// A deadline leaves its limit on the session it ran on; the next statement on that
+/// connection without a deadline runs without it (the pool lifts it first), so a
+/// statement longer than the old limit succeeds.
+#[test]
+fn a_limit_left_by_a_deadline_is_lifted_for_the_next_statement_without_one() {
+    if !STATEMENT_TIMEOUT {
+        // SQLite has no server-side limit to leave behind.
+        assert!(!<Conn as diesel_sharding::ShardBackend>::set_statement_timeout(
+            &mut Shards::new(1).direct("s0"),
+            Some(Duration::from_millis(1))
+        )
+        .unwrap());
+        return;
+    }
+    // One connection per shard, so both statements run on the same session.
+    let shards = Shards::with(1, |b| with_sleep(b).max_size(1).min_idle(Some(1)));
+    let quick: Vec<Sharded<Slept>> = diesel::sql_query(sleep_sql(10))
+        .all_shards()
+        .timeout(Duration::from_millis(300))
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(quick.len(), 1);
+    let slow: Vec<Sharded<Slept>> = diesel::sql_query(sleep_sql(900))
+        .all_shards()
+        .load(&shards.pool)
+        .unwrap();
+    assert_eq!(slow.len(), 1, "the 300 ms limit was lifted");
+}
+
 #[test]
 fn a_unit_of_work_fans_out_on_its_own_connections() {
     let d = data();

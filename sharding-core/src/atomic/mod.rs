@@ -163,7 +163,8 @@ impl<'p, Conn: ShardBackend> AtomicTransaction<'p, Conn> {
     /// shard becomes the coordinator and gets its decision table first.
     fn join(&mut self, index: usize) -> Result<()> {
         let pool = self.pool;
-        let (mut conn, checkout) = executor::checkout(pool, index, Operation::Transaction, None)?;
+        let (mut conn, checkout, _) =
+            executor::checkout(pool, index, Operation::Transaction, None)?;
         hand_out(&mut conn).map_err(Error::on_shard(pool.id(index)))?;
         let joined = self.begin_branch(index, &mut conn, checkout);
         match joined {

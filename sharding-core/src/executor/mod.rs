@@ -49,13 +49,24 @@ impl Probe {
         operation: Operation,
         checkout: Checkout,
     ) -> Probe {
+        Probe::start_at(pool, index, operation, checkout, Instant::now())
+    }
+
+    /// Times a statement on the shard at `index` that began at `started`.
+    pub(crate) fn start_at<Conn: ShardBackend>(
+        pool: &ShardedPool<Conn>,
+        index: usize,
+        operation: Operation,
+        checkout: Checkout,
+        started: Instant,
+    ) -> Probe {
         #[cfg(not(feature = "tracing"))]
         let _ = pool;
         Probe {
             index,
             operation,
             checkout,
-            started: Instant::now(),
+            started,
             #[cfg(feature = "tracing")]
             span: tracing::info_span!(
                 "shard_statement",
@@ -181,11 +192,26 @@ pub(crate) fn execute<Conn, R>(
 where
     Conn: ShardBackend,
 {
-    let probe = Probe::start(
+    execute_from(pool, statement, conn, f, Instant::now())
+}
+
+/// [`execute`] of a statement whose timing begins at `started`.
+fn execute_from<Conn, R>(
+    pool: &ShardedPool<Conn>,
+    statement: Statement,
+    conn: &mut R2d2PooledConnection<Conn>,
+    f: impl FnOnce(&mut Conn) -> QueryResult<R>,
+    started: Instant,
+) -> (Result<R>, Probe)
+where
+    Conn: ShardBackend,
+{
+    let probe = Probe::start_at(
         pool,
         statement.index,
         statement.operation,
         statement.checkout,
+        started,
     );
     let result = probe.in_scope(|| {
         pool.limit_statements(conn, statement.timeout)
@@ -199,17 +225,19 @@ where
 }
 
 /// Checks a connection to the shard at `index` out of the pool for one `operation`,
-/// reporting the operation as failed when no connection could be had.
+/// reporting the operation as failed when no connection could be had. Also returns
+/// when the connection was ready.
 pub(crate) fn checkout<Conn: ShardBackend>(
     pool: &ShardedPool<Conn>,
     index: usize,
     operation: Operation,
     timeout: Option<Duration>,
-) -> Result<(R2d2PooledConnection<Conn>, Checkout)> {
+) -> Result<(R2d2PooledConnection<Conn>, Checkout, Instant)> {
     let started = Instant::now();
-    pool.checkout_timed(index, timeout).inspect_err(|e| {
-        checkout_failed(pool, index, operation, started.elapsed(), e);
-    })
+    pool.checkout_from(index, timeout, started)
+        .inspect_err(|e| {
+            checkout_failed(pool, index, operation, started.elapsed(), e);
+        })
 }
 
 /// Reports a statement that never ran because no connection could be had.
@@ -272,14 +300,15 @@ pub(crate) fn run_checked_out<Conn, R>(
 where
     Conn: ShardBackend,
 {
-    let (mut conn, checkout) = checkout(pool, index, operation, None)?;
+    let (mut conn, checkout, ready) = checkout(pool, index, operation, None)?;
     let statement = Statement {
         index,
         operation,
         checkout,
         timeout: None,
     };
-    let result = run(pool, statement, &mut conn, rows, f);
+    let (result, probe) = execute_from(pool, statement, &mut conn, f, ready);
+    probe.finish(pool, result.as_ref().map(rows).map_err(Some));
     pool.give_back(index, conn);
     result
 }

@@ -42,6 +42,8 @@ pub(crate) struct PoolInner<Conn: ShardBackend> {
     pub(super) type_ids: Mutex<HashMap<TypeKey, (u32, u32)>>,
     /// Whether deadlines are also sent to the server as session statement limits.
     pub(super) server_limits: bool,
+    /// Whether any session of this pool was given a statement limit yet.
+    pub(super) session_limits_set: AtomicBool,
     /// Per shard: whether a cancel request is on its way (at most one at a time).
     pub(super) cancelling: Vec<AtomicBool>,
     /// Per shard: whether its decision log (atomic transactions) is known to exist.
@@ -99,6 +101,7 @@ impl<Conn: ShardBackend> PoolInner<Conn> {
             default_timeout: execution.default_timeout,
             type_ids: Mutex::new(HashMap::new()),
             server_limits: execution.server_limits,
+            session_limits_set: AtomicBool::new(false),
             cancelling: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
             decision_logs: (0..counters_len).map(|_| AtomicBool::new(false)).collect(),
             branch_tags: (0..counters_len).map(|_| OnceLock::new()).collect(),

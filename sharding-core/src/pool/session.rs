@@ -27,7 +27,11 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         conn: &mut R2d2PooledConnection<Conn>,
         limit: Option<Duration>,
     ) -> diesel::QueryResult<()> {
-        if !self.inner.server_limits {
+        // Until a deadline has set a limit on a session of this pool, no connection has
+        // one to lift: statements without a deadline skip the lookup.
+        if !self.inner.server_limits
+            || (limit.is_none() && !self.inner.session_limits_set.load(Ordering::Relaxed))
+        {
             return Ok(());
         }
         let current = PooledConnection::extensions(conn)
@@ -41,6 +45,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         match Conn::set_statement_timeout(conn, limit) {
             Ok(true) => {
                 if let Some(limit) = limit {
+                    self.inner.session_limits_set.store(true, Ordering::Relaxed);
                     PooledConnection::extensions_mut(conn).insert(CurrentLimit(limit));
                 }
                 Ok(())
