@@ -102,6 +102,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// The physical pool whose stash serves the shard at `index`: a logical shard on a
     /// pool that does not test connections on checkout (a stashed connection skips r2d2,
     /// and so its test).
+    #[inline]
     pub(super) fn stash_of(&self, index: usize) -> Option<usize> {
         let slot = &self.inner.slots[index];
         let physical = slot.pool;
@@ -168,10 +169,17 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// namespace for that shard's next statement (logical shards), or returned to r2d2.
     /// A connection that is broken or inside a transaction always goes back to r2d2,
     /// which drops it.
-    pub(crate) fn give_back(&self, index: usize, mut conn: R2d2PooledConnection<Conn>) {
-        let Some(physical) = self.stash_of(index) else {
-            return;
-        };
+    #[inline]
+    pub(crate) fn give_back(&self, index: usize, conn: R2d2PooledConnection<Conn>) {
+        // A physical shard's connection goes straight back to r2d2, where it is dropped.
+        if let Some(physical) = self.stash_of(index) {
+            self.stash(index, physical, conn);
+        }
+    }
+
+    /// Keeps `conn` in the stash of the shared pool `physical` for the shard at `index`,
+    /// unless it is broken or off its namespace (it then goes back to r2d2).
+    fn stash(&self, index: usize, physical: usize, mut conn: R2d2PooledConnection<Conn>) {
         if diesel::r2d2::R2D2Connection::is_broken(&mut *conn)
             || PooledConnection::extensions(&conn)
                 .get::<CurrentNamespace>()
