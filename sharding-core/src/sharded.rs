@@ -30,6 +30,17 @@ impl<T> Sharded<T> {
         Sharded { shard, value }
     }
 
+    /// Every shard's rows, each tagged with its shard, in the shards' order.
+    pub(crate) fn tag_all(per_shard: Vec<(ShardId, Vec<T>)>) -> Vec<Self> {
+        per_shard
+            .into_iter()
+            .flat_map(|(shard, rows)| {
+                rows.into_iter()
+                    .map(move |row| Sharded::new(shard.clone(), row))
+            })
+            .collect()
+    }
+
     /// The shard the value came from.
     pub fn shard(&self) -> &ShardId {
         &self.shard

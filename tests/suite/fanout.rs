@@ -668,15 +668,21 @@ fn shards_run_in_parallel() {
     assert_eq!(one, 1, "one after another");
 }
 
+/// On a backend without server-side statement limits (SQLite), setting one does nothing
+/// and says so.
+fn assert_no_statement_limit() {
+    assert!(!<Conn as diesel_sharding::ShardBackend>::set_statement_timeout(
+        &mut Shards::new(1).direct("s0"),
+        Some(Duration::from_millis(1))
+    )
+    .unwrap());
+}
+
 #[test]
 fn a_slow_shard_over_its_statement_limit_fails_alone() {
     if !STATEMENT_TIMEOUT {
         // SQLite cannot interrupt a statement; its checkout limit is tested elsewhere.
-        assert!(!<Conn as diesel_sharding::ShardBackend>::set_statement_timeout(
-            &mut Shards::new(1).direct("s0"),
-            Some(Duration::from_millis(1))
-        )
-        .unwrap());
+        assert_no_statement_limit();
         return;
     }
     let shards = Shards::with(2, with_sleep);
@@ -709,11 +715,7 @@ fn a_slow_shard_over_its_statement_limit_fails_alone() {
 fn a_limit_left_by_a_deadline_is_lifted_for_the_next_statement_without_one() {
     if !STATEMENT_TIMEOUT {
         // SQLite has no server-side limit to leave behind.
-        assert!(!<Conn as diesel_sharding::ShardBackend>::set_statement_timeout(
-            &mut Shards::new(1).direct("s0"),
-            Some(Duration::from_millis(1))
-        )
-        .unwrap());
+        assert_no_statement_limit();
         return;
     }
     // One connection per shard, so both statements run on the same session.

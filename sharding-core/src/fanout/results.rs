@@ -69,14 +69,7 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
         U: Send + 'static,
     {
         let (oks, failures) = self.run_rows(&mut access)?;
-        let rows = oks
-            .into_iter()
-            .flat_map(|(shard, rows)| {
-                rows.into_iter()
-                    .map(move |row| Sharded::new(shard.clone(), row))
-            })
-            .collect();
-        P::finish(rows, failures)
+        P::finish(Sharded::tag_all(oks), failures)
     }
 
     /// One row from each shard (a `COUNT(*)`, say), tagged with its shard.

@@ -171,14 +171,7 @@ where
         }
         let (oks, failures) =
             run_all::<_, Pol, _>(&mut access, prepared, timeout, executor::rows_of_vec);
-        let rows = oks
-            .into_iter()
-            .flat_map(|(shard, rows)| {
-                rows.into_iter()
-                    .map(move |row| Sharded::new(shard.clone(), row))
-            })
-            .collect();
-        Pol::finish(rows, failures)
+        Pol::finish(Sharded::tag_all(oks), failures)
     }
 
     /// Runs an `UPDATE` or `DELETE`, in parallel, on each shard that owns some of the
