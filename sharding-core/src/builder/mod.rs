@@ -208,6 +208,13 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     /// r2d2's default). Defaults to `Some(1)`, so [`build`](Self::build) proves every
     /// shard reachable without opening `max_size` connections each. Must not exceed
     /// `max_size`.
+    ///
+    /// Below `max_size`, r2d2 opens connections on its own threads in the background to
+    /// keep this many idle. A process that exits while one is still being opened can
+    /// crash in libpq's TLS or Kerberos teardown at exit (seen about once in 30 exits on
+    /// PostgreSQL with TLS, with plain r2d2 as well). Short-lived programs should use
+    /// `min_idle(Some(0))`, as the command-line tool does: connections are then opened
+    /// only for a checkout, which waits for them.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
         self.settings.min_idle = min_idle;
         self
