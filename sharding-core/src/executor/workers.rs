@@ -101,8 +101,8 @@ impl Workers {
     }
 
     /// Queues every job of `jobs` at once and wakes one idle thread: each thread that
-    /// takes a job wakes the next while jobs wait (see `serve`), so the caller is free
-    /// at once instead of being preempted by each thread it wakes in turn.
+    /// takes a job wakes the next while jobs wait (see `serve`), so the caller takes the
+    /// queue's lock once and wakes one thread, however many jobs it hands over.
     pub(crate) fn submit_all<F>(&self, jobs: impl IntoIterator<Item = (JobHandle, F)>)
     where
         F: FnOnce() -> Option<Deliver> + Send + 'static,
