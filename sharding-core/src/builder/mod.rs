@@ -102,7 +102,7 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
             settings: PoolSettings {
                 customizer: None,
                 max_size: 10,
-                min_idle: Some(1),
+                min_idle: Some(0),
                 connection_timeout: Duration::from_secs(30),
                 test_on_check_out: false,
                 idle_timeout: Some(Duration::from_secs(10 * 60)),
@@ -205,16 +205,16 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
     }
 
     /// Sets how many idle connections each shard's pool keeps open (`None`: `max_size`,
-    /// r2d2's default). Defaults to `Some(1)`, so [`build`](Self::build) proves every
-    /// shard reachable without opening `max_size` connections each. Must not exceed
-    /// `max_size`.
+    /// r2d2's default). Defaults to `Some(0)`: connections are opened when a checkout
+    /// needs one (the checkout waits for it) and then kept idle, and
+    /// [`build`](Self::build) opens one per pool itself to prove every shard reachable.
+    /// Must not exceed `max_size`.
     ///
-    /// Below `max_size`, r2d2 opens connections on its own threads in the background to
-    /// keep this many idle. A process that exits while one is still being opened can
-    /// crash in libpq's TLS or Kerberos teardown at exit (seen in 3 to 13 of 100 exits of
-    /// a short program on PostgreSQL with TLS, plain r2d2 included). Short-lived programs
-    /// should use `min_idle(Some(0))`, as the command-line tool does: connections are then
-    /// opened only for a checkout, which waits for them.
+    /// Between 1 and `max_size - 1`, r2d2 opens connections on its own threads in the
+    /// background to keep that many idle. A process that exits while one is still being
+    /// opened can crash in libpq's TLS or Kerberos teardown at exit (seen in 3 to 13 of
+    /// 100 exits of a short program on PostgreSQL with TLS, plain r2d2 included), which is
+    /// why the default is 0.
     pub fn min_idle(mut self, min_idle: Option<u32>) -> Self {
         self.settings.min_idle = min_idle;
         self
@@ -372,7 +372,8 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
         self
     }
 
-    /// Validates the configuration, opens `min_idle` connections to every shard, checks
+    /// Validates the configuration, opens a connection to every shard (`min_idle` of
+    /// them when that is more), checks
     /// that every shard is where it was when it was migrated, and returns the pool.
     ///
     /// **Shard order.** Routers that count shards (hash, modulo), encoded ids and id
@@ -392,9 +393,9 @@ impl<Conn: ShardBackend> ShardedPoolBuilder<Conn> {
 
     /// Like [`build`](Self::build), but does not wait for any connection: a pool with an
     /// unreachable shard still serves the others (whose checkouts then fail with
-    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout)). Connections are opened on first use, and r2d2 opens
-    /// `min_idle` of them per pool in the background; with `min_idle(Some(0))` nothing
-    /// is opened (no SQLite file is created) until a shard is used.
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout)). Connections are opened on
+    /// first use (no SQLite file is created until then); with a `min_idle` above 0, r2d2
+    /// opens that many per pool in the background.
     pub fn build_unchecked(self) -> Result<ShardedPool<Conn>> {
         self.build_inner(false)
     }

@@ -76,10 +76,17 @@ impl<Conn: ShardBackend> PoolSettings<Conn> {
             }));
         let manager = ConnectionManager::<Conn>::new(url);
         if connect_now {
-            builder.build(manager).map_err(|e| Error::Connect {
+            let unreachable = |e: diesel::r2d2::PoolError| Error::Connect {
                 shard: label.clone(),
                 source: Box::new(redactor.error(&e)),
-            })
+            };
+            let pool = builder.build(manager).map_err(unreachable)?;
+            // r2d2 opened `min_idle` connections; with none, open one here to prove the
+            // database reachable. It stays idle for the first statement.
+            if self.min_idle == Some(0) {
+                drop(pool.get().map_err(unreachable)?);
+            }
+            Ok(pool)
         } else {
             Ok(builder.build_unchecked(manager))
         }
