@@ -53,14 +53,7 @@ pub(super) fn ensure_decision_log<Conn: ShardBackend>(
         checkout,
         timeout: None,
     };
-    let created = executor::run(
-        pool,
-        statement,
-        conn,
-        |_| None,
-        |c| c.batch_execute(&create),
-    )
-    .or_else(|_| {
+    let attempt = |conn: &mut R2d2PooledConnection<Conn>| {
         executor::run(
             pool,
             statement,
@@ -68,8 +61,8 @@ pub(super) fn ensure_decision_log<Conn: ShardBackend>(
             |_| None,
             |c| c.batch_execute(&create),
         )
-    });
-    created?;
+    };
+    attempt(conn).or_else(|_| attempt(conn))?;
     pool.decision_log_ready(index)
         .store(true, Ordering::Release);
     Ok(())
