@@ -174,42 +174,31 @@ impl ShardConfig {
         kind: &str,
         shards: &[RawShard],
     ) -> Result<()> {
-        let only_for = |present: bool, span: Range<usize>, field: &str, for_kind: &str| {
-            if present && kind != for_kind {
-                Err(self.error(
-                    span,
-                    &format!("router.{field}"),
-                    format!(
-                        "`{field}` is for the {for_kind} router, and this router is `{kind}`: \
-                         remove it, or set `kind = \"{for_kind}\"`"
-                    ),
-                ))
-            } else {
-                Ok(())
-            }
+        // `span`: where the field is, if it is there at all.
+        let only_for = |span: Option<Range<usize>>, field: &str, for_kind: &str| match span {
+            Some(span) if kind != for_kind => Err(self.error(
+                span,
+                &format!("router.{field}"),
+                format!(
+                    "`{field}` is for the {for_kind} router, and this router is `{kind}`: \
+                     remove it, or set `kind = \"{for_kind}\"`"
+                ),
+            )),
+            _ => Ok(()),
         };
-        let span_of = |v: Option<Range<usize>>| v.unwrap_or(0..0);
+        only_for(router.ranges.as_ref().map(Spanned::span), "ranges", "range")?;
         only_for(
-            router.ranges.is_some(),
-            span_of(router.ranges.as_ref().map(Spanned::span)),
-            "ranges",
-            "range",
-        )?;
-        only_for(
-            router.default.is_some(),
-            span_of(router.default.as_ref().map(Spanned::span)),
+            router.default.as_ref().map(Spanned::span),
             "default",
             "lookup",
         )?;
         only_for(
-            router.int_keys.is_some(),
-            span_of(router.int_keys.as_ref().map(Spanned::span)),
+            router.int_keys.as_ref().map(Spanned::span),
             "int_keys",
             "lookup",
         )?;
         only_for(
-            router.text_keys.is_some(),
-            span_of(router.text_keys.as_ref().map(Spanned::span)),
+            router.text_keys.as_ref().map(Spanned::span),
             "text_keys",
             "lookup",
         )?;

@@ -295,6 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn a_router_field_of_another_kind_is_an_error_at_that_field() {
+        let shard = "[[shards]]\nid = \"s0\"\nurl = \"x\"\n";
+        let e = err(&format!(
+            "backend = \"sqlite\"\n{shard}[router]\nkind = \"modulo\"\ndefault = \"s0\"\n"
+        ));
+        assert!(
+            e.starts_with("t.toml:7:11: router.default:")
+                && e.contains("`default` is for the lookup router, and this router is `modulo`"),
+            "{e}"
+        );
+        // On the kind it belongs to, the same field is accepted.
+        ShardConfig::from_toml(
+            &format!(
+                "backend = \"sqlite\"\n{shard}[router]\nkind = \"lookup\"\ndefault = \"s0\"\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn line_and_column_are_one_based() {
         assert_eq!(line_column("ab\ncd", 0), (1, 1));
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
