@@ -74,8 +74,9 @@ pub struct ShardEvent<'a> {
     pub shard: &'a ShardId,
     /// What kind of work it was.
     pub operation: Operation,
-    /// How long the checkout waited for a connection (zero when the unit of work
-    /// already held one).
+    /// How long the checkout waited for a connection: zero when one was at hand (idle
+    /// in the pool, or already held by the unit of work); else from the moment none
+    /// was idle until one was had.
     pub checkout_wait: Duration,
     /// Whether the connection had to be switched to the shard's namespace first
     /// (logical shards).

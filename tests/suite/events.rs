@@ -123,3 +123,45 @@ fn a_statement_over_its_limit_is_reported_as_a_timeout() {
     let stats = shards.pool.stats();
     assert_eq!((stats[0].timeouts, stats[1].timeouts), (0, 1));
 }
+
+/// What the events said of each checkout's wait, in order.
+#[derive(Debug, Default, Clone)]
+struct Waits(Arc<Mutex<Vec<std::time::Duration>>>);
+
+impl HandleEvent for Waits {
+    fn handle_event(&self, event: &ShardEvent<'_>) {
+        self.0.lock().unwrap().push(event.checkout_wait);
+    }
+}
+
+/// A statement that found a connection idle reports no checkout wait; one that had to
+/// wait for the pool's only connection reports a wait.
+#[test]
+fn a_checkout_wait_is_reported_only_when_a_statement_waited() {
+    let waits = Waits::default();
+    let shards = Shards::with(1, |b| b.max_size(1).event_handler(waits.clone()));
+    let pool = &shards.pool;
+    let count = || orders::table.count().set_shard("s0").get_result::<i64>(pool).unwrap();
+    waits.0.lock().unwrap().clear();
+    count();
+    assert_eq!(*waits.0.lock().unwrap(), [std::time::Duration::ZERO]);
+
+    // The pool's one connection is held until the statement is under way; it may not
+    // be waiting yet when the holder lets go, so a few tries are allowed.
+    let waited = (0..5).any(|_| {
+        waits.0.lock().unwrap().clear();
+        let held = pool.connection("s0").unwrap();
+        let (under_way, started) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                started.recv().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                drop(held);
+            });
+            under_way.send(()).unwrap();
+            count();
+        });
+        waits.0.lock().unwrap().last().is_some_and(|w| !w.is_zero())
+    });
+    assert!(waited, "no statement reported the wait for the held connection");
+}

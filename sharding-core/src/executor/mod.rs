@@ -233,10 +233,10 @@ pub(crate) fn checkout<Conn: ShardBackend>(
     operation: Operation,
     timeout: Option<Duration>,
 ) -> Result<(R2d2PooledConnection<Conn>, Checkout, Instant)> {
-    let started = Instant::now();
-    pool.checkout_from(index, timeout, started)
-        .inspect_err(|e| {
-            checkout_failed(pool, index, operation, started.elapsed(), e);
+    pool.checkout_ready(index, timeout)
+        .map_err(|(error, waited)| {
+            checkout_failed(pool, index, operation, waited, &error);
+            error
         })
 }
 

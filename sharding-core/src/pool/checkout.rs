@@ -72,31 +72,65 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         index: usize,
         timeout: Option<Duration>,
     ) -> Result<(R2d2PooledConnection<Conn>, Checkout)> {
-        self.checkout_from(index, timeout, Instant::now())
+        self.checkout_ready(index, timeout)
             .map(|(conn, checkout, _)| (conn, checkout))
+            .map_err(|(error, _)| error)
     }
 
-    /// Like [`checkout_timed`](Self::checkout_timed) for a checkout that began at
-    /// `started`; also returns when the connection was ready, for the statement's timing
-    /// to begin there (one clock reading less on every keyed statement).
-    pub(crate) fn checkout_from(
+    /// Like [`checkout_timed`](Self::checkout_timed); also returns when the connection
+    /// was ready, for the statement's timing to begin there, and on failure how long it
+    /// waited. A connection that was idle is had before the clock is read (its wait is
+    /// zero), so that a keyed statement reads the clock no more often than plain Diesel
+    /// on r2d2 does.
+    pub(crate) fn checkout_ready(
         &self,
         index: usize,
         timeout: Option<Duration>,
-        started: Instant,
-    ) -> Result<(R2d2PooledConnection<Conn>, Checkout, Instant)> {
-        let mut conn = match self.stash_of(index) {
-            Some(physical) => self.shared_checkout(index, physical, timeout)?,
-            None => self.raw_checkout(index, timeout)?,
+    ) -> std::result::Result<(R2d2PooledConnection<Conn>, Checkout, Instant), (Error, Duration)>
+    {
+        let (mut conn, wait, got) = match self.idle_connection(index) {
+            Some(conn) => (conn, Duration::ZERO, Instant::now()),
+            None => {
+                let started = Instant::now();
+                let conn = self
+                    .wait_for_connection(index, timeout)
+                    .map_err(|e| (e, started.elapsed()))?;
+                let got = Instant::now();
+                (conn, got.saturating_duration_since(started), got)
+            }
         };
-        let got = Instant::now();
-        let wait = got.saturating_duration_since(started);
         let switched = match &self.inner.slots[index].namespace {
-            Some(namespace) => self.switch_to(index, namespace, &mut conn)?,
+            Some(namespace) => self
+                .switch_to(index, namespace, &mut conn)
+                .map_err(|e| (e, wait))?,
             None => false,
         };
         let ready = if switched { Instant::now() } else { got };
         Ok((conn, Checkout { wait, switched }, ready))
+    }
+
+    /// A connection for the shard at `index` that needs no waiting: one stashed on its
+    /// namespace, or an idle one of r2d2's (tested first if the pool tests on checkout).
+    fn idle_connection(&self, index: usize) -> Option<R2d2PooledConnection<Conn>> {
+        match self.stash_of(index) {
+            Some(physical) => self
+                .unstash(physical, Some(index))
+                .or_else(|| self.inner.pools[physical].try_get()),
+            None => self.inner.pools[self.inner.slots[index].pool].try_get(),
+        }
+    }
+
+    /// A connection for the shard at `index` when none was idle: r2d2 opens one if it
+    /// may, else this waits up to `timeout` (the pool's connection timeout when `None`).
+    fn wait_for_connection(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> Result<R2d2PooledConnection<Conn>> {
+        match self.stash_of(index) {
+            Some(physical) => self.shared_checkout(index, physical, timeout),
+            None => self.raw_checkout(index, timeout),
+        }
     }
 
     /// The physical pool whose stash serves the shard at `index`: a logical shard on a
