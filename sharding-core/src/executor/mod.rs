@@ -216,12 +216,23 @@ where
     let result = probe.in_scope(|| {
         pool.limit_statements(conn, statement.timeout)
             .and_then(|()| f(&mut **conn))
-            .inspect_err(|e| {
-                drop_if_disconnected(&mut **conn, e);
-            })
-            .map_err(Error::on_shard(pool.id(statement.index)))
+            .map_err(|e| failed_on(pool, statement.index, conn, e))
     });
     (result, probe)
+}
+
+/// The error of a statement that failed on the shard at `index`, marking `conn` broken
+/// if it was lost. Out of line: a statement's own code stays short.
+#[cold]
+#[inline(never)]
+fn failed_on<Conn: ShardBackend>(
+    pool: &ShardedPool<Conn>,
+    index: usize,
+    conn: &mut R2d2PooledConnection<Conn>,
+    error: diesel::result::Error,
+) -> Error {
+    drop_if_disconnected(&mut **conn, &error);
+    Error::on_shard(pool.id(index))(error)
 }
 
 /// Checks a connection to the shard at `index` out of the pool for one `operation`,
@@ -241,6 +252,8 @@ pub(crate) fn checkout<Conn: ShardBackend>(
 }
 
 /// Reports a statement that never ran because no connection could be had.
+#[cold]
+#[inline(never)]
 pub(crate) fn checkout_failed<Conn: ShardBackend>(
     pool: &ShardedPool<Conn>,
     index: usize,

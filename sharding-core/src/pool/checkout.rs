@@ -90,14 +90,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     {
         let (mut conn, wait, got) = match self.idle_connection(index) {
             Some(conn) => (conn, Duration::ZERO, Instant::now()),
-            None => {
-                let started = Instant::now();
-                let conn = self
-                    .wait_for_connection(index, timeout)
-                    .map_err(|e| (e, started.elapsed()))?;
-                let got = Instant::now();
-                (conn, got.saturating_duration_since(started), got)
-            }
+            None => self.checkout_waiting(index, timeout)?,
         };
         let switched = match &self.inner.slots[index].namespace {
             Some(namespace) => self
@@ -118,6 +111,24 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
                 .or_else(|| self.inner.pools[physical].try_get()),
             None => self.inner.pools[self.inner.slots[index].pool].try_get(),
         }
+    }
+
+    /// [`checkout_ready`](Self::checkout_ready) when no connection was idle: the
+    /// connection, how long it took, and when it was had.
+    #[cold]
+    #[inline(never)]
+    fn checkout_waiting(
+        &self,
+        index: usize,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<(R2d2PooledConnection<Conn>, Duration, Instant), (Error, Duration)>
+    {
+        let started = Instant::now();
+        let conn = self
+            .wait_for_connection(index, timeout)
+            .map_err(|e| (e, started.elapsed()))?;
+        let got = Instant::now();
+        Ok((conn, got.saturating_duration_since(started), got))
     }
 
     /// A connection for the shard at `index` when none was idle: r2d2 opens one if it
@@ -306,6 +317,7 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
     }
 
     /// Points `conn` at `namespace` unless it is there already; says whether it switched.
+    #[inline(never)]
     pub(super) fn switch_to(
         &self,
         index: usize,

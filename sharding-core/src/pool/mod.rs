@@ -428,8 +428,26 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
             })
     }
 
+    /// The position of the shard that owns `key`. The common case (a router that gives
+    /// a position in range) stays short; the rest is out of line, so that a keyed
+    /// statement's own code takes few instruction-cache lines.
+    #[inline]
     pub(crate) fn route_index(&self, key: RoutingKey<'_>) -> Result<usize> {
-        if let Some(position) = self.inner.router.route_position(key, &self.inner.ids) {
+        match self.inner.router.route_position(key, &self.inner.ids) {
+            Some(Ok(i)) if i < self.inner.ids.len() => Ok(i),
+            position => self.route_index_otherwise(key, position),
+        }
+    }
+
+    /// [`route_index`](Self::route_index) for a router that routes by name, or a
+    /// position out of range, or an error.
+    #[inline(never)]
+    fn route_index_otherwise(
+        &self,
+        key: RoutingKey<'_>,
+        position: Option<Result<usize>>,
+    ) -> Result<usize> {
+        if let Some(position) = position {
             return match position {
                 Ok(i) if i < self.inner.ids.len() => Ok(i),
                 Ok(i) => Err(Error::RoutedToUnknownShard {

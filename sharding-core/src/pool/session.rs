@@ -22,6 +22,7 @@ struct SessionId(u64);
 impl<Conn: ShardBackend> ShardedPool<Conn> {
     /// Sets the server-side statement limit of `conn`'s session to `limit` unless it
     /// has it already (where the backend can limit statements; a no-op on SQLite).
+    #[inline]
     pub(crate) fn limit_statements(
         &self,
         conn: &mut R2d2PooledConnection<Conn>,
@@ -34,6 +35,17 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         {
             return Ok(());
         }
+        self.limit_session(conn, limit)
+    }
+
+    /// [`limit_statements`](Self::limit_statements) once a limit may be wanted or in
+    /// place: looks at the session's limit and sets it if it differs.
+    #[inline(never)]
+    fn limit_session(
+        &self,
+        conn: &mut R2d2PooledConnection<Conn>,
+        limit: Option<Duration>,
+    ) -> diesel::QueryResult<()> {
         let current = PooledConnection::extensions(conn)
             .get::<CurrentLimit>()
             .map(|l| l.0);
