@@ -46,6 +46,11 @@ impl ShardId {
         &self.0
     }
 
+    /// Whether `other` is this very id (a clone of it), not only an equal one.
+    pub(crate) fn is(&self, other: &ShardId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Why this id cannot name a shard, or `None` if it can.
     pub(crate) fn invalid_reason(&self) -> Option<&'static str> {
         if self.0.is_empty() {

@@ -571,6 +571,9 @@ fn an_id_chooser_narrows_the_shards_asked() {
     assert_eq!((found.shard().as_str(), found.customer_id), ("s0", 1));
     let fan = orders::table.find_anywhere(7_i64);
     assert_eq!(fan.shards(&shards.pool).unwrap(), vec![&ShardId::from("s0")]);
+    // The chooser's one candidate is s1, not the pool's first shard.
+    let fan = orders::table.find_anywhere(600_i64);
+    assert_eq!(fan.shards(&shards.pool).unwrap(), vec![&ShardId::from("s1")]);
 }
 
 #[test]

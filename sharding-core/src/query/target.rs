@@ -51,8 +51,17 @@ impl Target {
         &self,
         pool: &ShardedPool<Conn>,
     ) -> Result<Vec<usize>> {
+        // An id chooser most often gives the pool's own ids back, in pool order (all of
+        // them, by default): a clone at its own position needs no lookup by name.
         let positions = |ids: &[ShardId]| -> Result<Vec<usize>> {
-            ids.iter().map(|id| pool.shard_index(id.as_str())).collect()
+            let known = pool.shard_ids();
+            ids.iter()
+                .enumerate()
+                .map(|(k, id)| match known.get(k) {
+                    Some(at) if at.is(id) => Ok(k),
+                    _ => pool.shard_index(id.as_str()),
+                })
+                .collect()
         };
         let mut indices = match self {
             Target::Key(key) => vec![pool.route_index(key.as_routing_key())?],
