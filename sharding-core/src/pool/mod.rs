@@ -447,17 +447,18 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         key: RoutingKey<'_>,
         position: Option<Result<usize>>,
     ) -> Result<usize> {
-        if let Some(position) = position {
-            return match position {
-                Ok(i) if i < self.inner.ids.len() => Ok(i),
-                Ok(i) => Err(Error::RoutedToUnknownShard {
+        // `route_index` took every position in range.
+        match position {
+            Some(Ok(i)) => {
+                return Err(Error::RoutedToUnknownShard {
                     router: self.inner.router.name(),
                     key: key.to_string(),
                     shard: ShardId::from(format!("#{i}")),
                     known: list_ids(&self.inner.ids),
-                }),
-                Err(e) => Err(e),
-            };
+                })
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
         let shard = self.inner.router.route(key, &self.inner.ids)?;
         self.inner
