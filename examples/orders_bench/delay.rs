@@ -30,7 +30,9 @@ pub fn start(target: SocketAddr, delay: Duration) -> Result<u16, BoxError> {
 }
 
 fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
-    thread::spawn(move || {
+    // Named, so that a profile tells the proxy's CPU from the systems' own.
+    let named = thread::Builder::new().name("delay-proxy".to_owned());
+    let spawned = named.spawn(move || {
         let mut buf = vec![0_u8; 64 * 1024];
         while let Ok(n) = from.read(&mut buf) {
             if n == 0 {
@@ -43,6 +45,9 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
         }
         let _ = to.shutdown(Shutdown::Write);
     });
+    if let Err(error) = spawned {
+        eprintln!("delay proxy: cannot start a thread: {error}");
+    }
 }
 
 /// The `host:port` of a database URL.

@@ -561,6 +561,56 @@ fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
     assert_eq!(on_s0, [k0, k0b], "s0's batch committed");
 }
 
+/// A search that asks every shard at once returns at its hit while a shard before the
+/// hit's stalls: its caller waits for the first hit instead of running the first
+/// shard's statement itself (which would hold the call until the stall ends). No
+/// deadline is set; the stall lasts until the test ends it, and a watchdog of minutes
+/// bounds a hang.
+#[test]
+fn a_search_of_every_shard_returns_at_its_hit_while_an_earlier_shard_stalls() {
+    let databases = Databases::create(2, super::LOGICAL);
+    let proxy = Proxy::start(address_of(&databases.url(0)));
+    let stalled = in_clear(with_port(&databases.url(0), proxy.port()));
+    let builder = ShardedPool::<Conn>::builder().max_size(2);
+    let builder = if super::LOGICAL {
+        builder
+            .shared_pool("proxied", stalled)
+            .shared_pool("direct", databases.url(0))
+            .logical_shard("s0", "proxied", databases.namespace(0))
+            .logical_shard("s1", "direct", databases.namespace(1))
+    } else {
+        builder.shard("s0", stalled).shard("s1", databases.url(1))
+    };
+    let pool = builder.build().unwrap();
+    pool.run_pending_migrations(MIGRATIONS).unwrap();
+    let k1 = key_on(&pool, "s1");
+    pool.insert(customer(k1)).unwrap();
+
+    proxy.stall();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let searching = pool.clone();
+    std::thread::spawn(move || {
+        let found = customers::table
+            .find_anywhere(k1)
+            .select(Customer::as_select())
+            .max_parallelism(2)
+            .find_first(&searching);
+        let _ = tx.send(found.map(|found| found.map(|c| (c.shard().to_string(), c.id))));
+    });
+    let found = rx
+        .recv_timeout(Duration::from_secs(180))
+        .expect("the search returns while s0 stalls");
+    assert_eq!(found.unwrap(), Some(("s1".to_owned(), k1)));
+
+    // After the stall s0 answers again, and its search statement is done with.
+    proxy.unstall();
+    let on_s0 = customers::table
+        .count()
+        .get_result::<i64>(&mut pool.connection("s0").unwrap())
+        .unwrap();
+    assert_eq!(on_s0, 0);
+}
+
 #[test]
 fn fan_outs_start_no_thread_per_call() {
     let databases = Databases::create(3, super::LOGICAL);

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
@@ -278,19 +278,72 @@ where
     }
 }
 
-/// The tasks of one call without a deadline, shared between the caller and helpers.
+/// The tasks of one call without a deadline, shared between the caller and helpers,
+/// and what came of them.
 struct Shared<Conn: ShardBackend, R> {
     queue: VecDeque<(usize, Task<Conn, R>)>,
     /// Tasks taken, by the caller or a helper.
     taken: usize,
-    /// Fail-fast saw a failure: take no more.
+    /// Tasks whose answer is in `done`.
+    answered: usize,
+    /// The call stopped (fail-fast's first failure, a search's first hit): take no more.
     stop: bool,
+    /// The answers so far, each with its task's position.
+    done: Vec<(usize, Done<Conn, R>)>,
+}
+
+impl<Conn: ShardBackend, R> Shared<Conn, R> {
+    /// The next task to run, unless the call stopped or none is left.
+    fn take(&mut self) -> Option<(usize, Task<Conn, R>)> {
+        if self.stop {
+            return None;
+        }
+        let next = self.queue.pop_front();
+        self.taken += usize::from(next.is_some());
+        next
+    }
+
+    /// Files what came of one task (`None`: nobody waits for it); true when the caller
+    /// must look: the answer stopped the call, or it was the last one the call waits for.
+    fn answer(
+        &mut self,
+        position: usize,
+        done: Option<Done<Conn, R>>,
+        rows: fn(&R) -> Option<usize>,
+        options: RunOptions,
+    ) -> bool {
+        let stops = done
+            .as_ref()
+            .is_some_and(|done| options.stops(&done.result, rows));
+        self.stop |= stops;
+        self.answered += 1;
+        self.done.extend(done.map(|done| (position, done)));
+        stops || self.complete()
+    }
+
+    /// Every task that will run has answered.
+    fn complete(&self) -> bool {
+        (self.stop || self.queue.is_empty()) && self.answered == self.taken
+    }
+}
+
+/// A lock that a panic elsewhere does not poison for good.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Tasks without a deadline, in parallel: `width - 1` workers help, and the caller's
 /// own thread runs tasks too instead of only waiting, so a call whose statements take
 /// microseconds (SQLite in-process) pays no thread hand-off for the tasks the caller
 /// gets to first, and a call whose statements wait on the network runs `width` at once.
+///
+/// A search that asks every shard at once is the exception: its caller only waits, so
+/// that it returns at the first hit rather than after its own statement too (which
+/// would make a search as slow as the slower of two shards, not as fast as the hit).
+///
+/// The helpers file their answers where the caller finds them and wake it only for an
+/// answer that stops the call or for the last one: a fan-out's caller wakes once, not
+/// once per shard, and a search's caller wakes at its hit, whatever the misses do.
 fn run_helped<Conn, R>(
     pool: &ShardedPool<Conn>,
     tasks: Vec<Task<Conn, R>>,
@@ -304,77 +357,60 @@ where
     R: Send + 'static,
 {
     let count = tasks.len();
-    let shared = Arc::new(Mutex::new(Shared {
-        queue: tasks.into_iter().enumerate().collect(),
-        taken: 0,
-        stop: false,
-    }));
-    let take = |shared: &Mutex<Shared<Conn, R>>| {
-        let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
-        if state.stop {
-            return None;
-        }
-        let next = state.queue.pop_front();
-        state.taken += usize::from(next.is_some());
-        next
-    };
-    let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
+    let shared = Arc::new((
+        Mutex::new(Shared {
+            queue: tasks.into_iter().enumerate().collect(),
+            taken: 0,
+            answered: 0,
+            stop: false,
+            done: Vec::with_capacity(count),
+        }),
+        Condvar::new(),
+    ));
     let workers = pool.workers();
-    let helpers = (1..width.min(count)).map(|_| {
-        let (shared, tx, pool) = (Arc::clone(&shared), tx.clone(), pool.clone());
+    let caller_runs = !(settings.options.stop_on_rows && width >= count);
+    let helpers = (usize::from(caller_runs)..width.min(count)).map(|_| {
+        let (shared, pool) = (Arc::clone(&shared), pool.clone());
         let caller = CallerSpan::current();
         (workers.handle(), move || {
-            while let Some((position, task)) = take(&shared) {
+            let (state, looked_at) = &*shared;
+            let mut next = lock(state).take();
+            while let Some((position, task)) = next {
                 let index = task.index;
                 let done = caller
                     .run_caught(|| run_task(&pool, task, settings, None, rows, || Verdict::Deliver))
                     .unwrap_or_else(|_| Some(panicked(&pool, index)));
-                if done
-                    .as_ref()
-                    .is_some_and(|d| settings.options.stops(&d.result, rows))
-                {
-                    shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                let mut state = lock(state);
+                if state.answer(position, done, rows, settings.options) {
+                    looked_at.notify_one();
                 }
-                if let Some(done) = done {
-                    let _ = tx.send((position, done));
-                }
+                next = state.take();
             }
             None
         })
     });
     workers.submit_all(helpers.collect::<Vec<_>>());
-    drop(tx);
-    let mut done: Vec<(usize, Done<Conn, R>)> = Vec::with_capacity(count);
-    let mut ran_here = 0;
-    let mut stopped = false;
-    while let Some((position, task)) = take(&shared) {
-        ran_here += 1;
-        if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
-            if settings.options.stops(&answer.result, rows) {
-                shared.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
-                stopped = true;
-            }
-            done.push((position, answer));
-        }
+    let (state, looked_at) = &*shared;
+    let mut next = if caller_runs {
+        lock(state).take()
+    } else {
+        None
+    };
+    while let Some((position, task)) = next {
+        let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
+        let mut state = lock(state);
+        state.answer(position, answer, rows, settings.options);
+        next = state.take();
     }
-    // The helpers' answers: one for each task they took. Once the call has stopped
-    // (fail-fast, or a search's first hit) it returns at once, unless it must get lent
-    // connections back: the helpers still running finish on their own, report their
-    // statements and return their connections to the pool.
-    let taken = shared.lock().unwrap_or_else(|e| e.into_inner()).taken;
-    for _ in ran_here..taken {
-        if stopped && !settings.keep {
-            break;
-        }
-        match rx.recv() {
-            Ok(answer) => {
-                stopped |= settings.options.stops(&answer.1.result, rows);
-                done.push(answer);
-            }
-            Err(_) => break,
-        }
+    // The helpers' answers. Once the call has stopped (fail-fast, or a search's first
+    // hit) it returns at once, unless it must get lent connections back: the helpers
+    // still running finish on their own, report their statements and return their
+    // connections to the pool.
+    let mut state = lock(state);
+    while !(state.complete() || state.stop && !settings.keep) {
+        state = looked_at.wait(state).unwrap_or_else(|e| e.into_inner());
     }
-    let mut state = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let done = std::mem::take(&mut state.done);
     return_unstarted(state.queue.drain(..).map(|(_, task)| task), unused);
     drop(state);
     in_task_order(done)
