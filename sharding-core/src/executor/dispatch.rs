@@ -17,11 +17,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
 
+use super::inbox::Inbox;
 use super::workers::{Deliver, JobHandle};
 use super::{Checkout, Probe, Statement};
 use crate::backend::mark_broken;
@@ -91,7 +92,7 @@ where
         };
     };
     let deadline = Instant::now() + limit;
-    let (tx, rx) = mpsc::channel::<(usize, Done<Conn, R>)>();
+    let inbox = Arc::new(Inbox::<(usize, Done<Conn, R>)>::new());
     let mut queue: VecDeque<(usize, Task<Conn, R>)> = tasks.into_iter().enumerate().collect();
     let mut in_flight: Vec<(usize, usize, JobHandle, Arc<AtomicU64>)> = Vec::new();
     let mut done: Vec<(usize, Done<Conn, R>)> = Vec::new();
@@ -105,7 +106,7 @@ where
             };
             let index = task.index;
             let (handle, session, job) =
-                watched_job(pool, position, task, settings, deadline, rows, tx.clone());
+                watched_job(pool, position, task, settings, deadline, rows, &inbox);
             in_flight.push((position, index, handle.clone(), session));
             batch.push((handle, job));
         }
@@ -113,48 +114,55 @@ where
         if in_flight.is_empty() {
             break;
         }
-        let answer = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
-        match answer {
-            Ok((position, answer)) => {
-                in_flight.retain(|(p, _, _, _)| *p != position);
-                let stops = settings.options.stops(&answer.result, rows);
-                done.push((position, answer));
-                if stops {
-                    stop = true;
-                    for (_, _, handle, _) in in_flight.drain(..) {
-                        handle.cancel();
-                    }
+        // With tasks still queued, each answer frees a place for the next; else only
+        // the last answer (or one that stops the call) is worth waking for.
+        let wanted = if queue.is_empty() { in_flight.len() } else { 1 };
+        let answers = inbox.take(wanted, Some(deadline));
+        // No answer by the deadline: every shard still running or waiting timed out.
+        let timed_out_now = answers.is_empty();
+        for (position, answer) in answers {
+            // An answer that came in with the one that stopped the call is not waited
+            // for: it is dropped, as it would be had it come a moment later.
+            let Some(at) = in_flight.iter().position(|(p, _, _, _)| *p == position) else {
+                continue;
+            };
+            in_flight.remove(at);
+            let stops = settings.options.stops(&answer.result, rows);
+            done.push((position, answer));
+            if stops {
+                stop = true;
+                for (_, _, handle, _) in in_flight.drain(..) {
+                    handle.cancel();
                 }
             }
-            Err(_) => {
-                // The deadline: every shard still running or waiting has timed out.
-                let mut finished_first = 0;
-                for (position, index, handle, session) in in_flight.drain(..) {
-                    match handle.abandon() {
-                        Some(started) => {
-                            // A statement that started is asked to stop on the server.
-                            let session = session.load(Ordering::Acquire);
-                            if started && session != 0 {
-                                pool.cancel(index, session, limit);
-                            }
-                            done.push((position, timed_out(pool, index, settings, limit)));
+        }
+        if timed_out_now {
+            let mut finished_first = 0;
+            for (position, index, handle, session) in in_flight.drain(..) {
+                match handle.abandon() {
+                    Some(started) => {
+                        // A statement that started is asked to stop on the server.
+                        let session = session.load(Ordering::Acquire);
+                        if started && session != 0 {
+                            pool.cancel(index, session, limit);
                         }
-                        None => finished_first += 1,
+                        done.push((position, timed_out(pool, index, settings, limit)));
                     }
+                    None => finished_first += 1,
                 }
-                // Shards that finished just before they were given up on: their answers
-                // are on their way (their workers are past the statement), so wait.
-                for _ in 0..finished_first {
-                    match rx.recv() {
-                        Ok(answer) => done.push(answer),
-                        Err(_) => break,
-                    }
-                }
-                for (position, task) in &queue {
-                    done.push((*position, timed_out(pool, task.index, settings, limit)));
-                }
-                break;
             }
+            // Shards that finished just before they were given up on: their answers
+            // are on their way (their workers are past the statement), so wait.
+            let mut late = 0;
+            while late < finished_first {
+                let answers = inbox.take(finished_first - late, None);
+                late += answers.len();
+                done.extend(answers);
+            }
+            for (position, task) in &queue {
+                done.push((*position, timed_out(pool, task.index, settings, limit)));
+            }
+            break;
         }
     }
     return_unstarted(queue.into_iter().map(|(_, task)| task), unused);
@@ -278,52 +286,25 @@ where
     }
 }
 
-/// The tasks of one call without a deadline, shared between the caller and helpers,
-/// and what came of them.
+/// The tasks of one call without a deadline, shared between the caller and helpers.
 struct Shared<Conn: ShardBackend, R> {
     queue: VecDeque<(usize, Task<Conn, R>)>,
     /// Tasks taken, by the caller or a helper.
     taken: usize,
-    /// Tasks whose answer is in `done`.
-    answered: usize,
     /// The call stopped (fail-fast's first failure, a search's first hit): take no more.
     stop: bool,
-    /// The answers so far, each with its task's position.
-    done: Vec<(usize, Done<Conn, R>)>,
 }
 
 impl<Conn: ShardBackend, R> Shared<Conn, R> {
     /// The next task to run, unless the call stopped or none is left.
-    fn take(&mut self) -> Option<(usize, Task<Conn, R>)> {
-        if self.stop {
+    fn take(shared: &Mutex<Self>) -> Option<(usize, Task<Conn, R>)> {
+        let mut state = lock(shared);
+        if state.stop {
             return None;
         }
-        let next = self.queue.pop_front();
-        self.taken += usize::from(next.is_some());
+        let next = state.queue.pop_front();
+        state.taken += usize::from(next.is_some());
         next
-    }
-
-    /// Files what came of one task (`None`: nobody waits for it); true when the caller
-    /// must look: the answer stopped the call, or it was the last one the call waits for.
-    fn answer(
-        &mut self,
-        position: usize,
-        done: Option<Done<Conn, R>>,
-        rows: fn(&R) -> Option<usize>,
-        options: RunOptions,
-    ) -> bool {
-        let stops = done
-            .as_ref()
-            .is_some_and(|done| options.stops(&done.result, rows));
-        self.stop |= stops;
-        self.answered += 1;
-        self.done.extend(done.map(|done| (position, done)));
-        stops || self.complete()
-    }
-
-    /// Every task that will run has answered.
-    fn complete(&self) -> bool {
-        (self.stop || self.queue.is_empty()) && self.answered == self.taken
     }
 }
 
@@ -332,18 +313,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What came of one task run by a helper, by the task's position (`None`: nobody waits
+/// for it).
+type Answer<Conn, R> = (usize, Option<Done<Conn, R>>);
+
 /// Tasks without a deadline, in parallel: `width - 1` workers help, and the caller's
 /// own thread runs tasks too instead of only waiting, so a call whose statements take
 /// microseconds (SQLite in-process) pays no thread hand-off for the tasks the caller
 /// gets to first, and a call whose statements wait on the network runs `width` at once.
 ///
-/// A search that asks every shard at once is the exception: its caller only waits, so
-/// that it returns at the first hit rather than after its own statement too (which
-/// would make a search as slow as the slower of two shards, not as fast as the hit).
+/// A search that asks every shard at once is the exception when every one of its tasks
+/// finds a free worker: its caller only waits, so that it returns at the first hit
+/// rather than after its own statement too (which would make a search as slow as the
+/// slower of two shards, not as fast as the hit).
 ///
-/// The helpers file their answers where the caller finds them and wake it only for an
-/// answer that stops the call or for the last one: a fan-out's caller wakes once, not
-/// once per shard, and a search's caller wakes at its hit, whatever the misses do.
+/// The helpers leave their answers in an [`Inbox`], which wakes the caller only for an
+/// answer that stops the call or for the last one.
 fn run_helped<Conn, R>(
     pool: &ShardedPool<Conn>,
     tasks: Vec<Task<Conn, R>>,
@@ -357,60 +342,80 @@ where
     R: Send + 'static,
 {
     let count = tasks.len();
-    let shared = Arc::new((
-        Mutex::new(Shared {
-            queue: tasks.into_iter().enumerate().collect(),
-            taken: 0,
-            answered: 0,
-            stop: false,
-            done: Vec::with_capacity(count),
-        }),
-        Condvar::new(),
-    ));
+    let shared = Arc::new(Mutex::new(Shared {
+        queue: tasks.into_iter().enumerate().collect(),
+        taken: 0,
+        stop: false,
+    }));
+    let inbox = Arc::new(Inbox::<Answer<Conn, R>>::new());
     let workers = pool.workers();
-    let caller_runs = !(settings.options.stop_on_rows && width >= count);
-    let helpers = (usize::from(caller_runs)..width.min(count)).map(|_| {
-        let (shared, pool) = (Arc::clone(&shared), pool.clone());
+    let search_all = settings.options.stop_on_rows && width >= count;
+    let helpers = (usize::from(!search_all)..width.min(count)).map(|_| {
+        let (shared, inbox, pool) = (Arc::clone(&shared), Arc::clone(&inbox), pool.clone());
         let caller = CallerSpan::current();
         (workers.handle(), move || {
-            let (state, looked_at) = &*shared;
-            let mut next = lock(state).take();
-            while let Some((position, task)) = next {
+            while let Some((position, task)) = Shared::take(&shared) {
                 let index = task.index;
                 let done = caller
                     .run_caught(|| run_task(&pool, task, settings, None, rows, || Verdict::Deliver))
                     .unwrap_or_else(|_| Some(panicked(&pool, index)));
-                let mut state = lock(state);
-                if state.answer(position, done, rows, settings.options) {
-                    looked_at.notify_one();
+                let stops = done
+                    .as_ref()
+                    .is_some_and(|d| settings.options.stops(&d.result, rows));
+                if stops {
+                    lock(&shared).stop = true;
                 }
-                next = state.take();
+                inbox.post((position, done), stops);
             }
             None
         })
     });
-    workers.submit_all(helpers.collect::<Vec<_>>());
-    let (state, looked_at) = &*shared;
-    let mut next = if caller_runs {
-        lock(state).take()
-    } else {
-        None
-    };
-    while let Some((position, task)) = next {
-        let answer = run_task(pool, task, settings, None, rows, || Verdict::Deliver);
-        let mut state = lock(state);
-        state.answer(position, answer, rows, settings.options);
-        next = state.take();
+    let all_served = workers.submit_all(helpers.collect::<Vec<_>>());
+    let mut done: Vec<(usize, Done<Conn, R>)> = Vec::with_capacity(count);
+    let mut ran_here = 0;
+    let mut stopped = false;
+    if !(search_all && all_served) {
+        while let Some((position, task)) = Shared::take(&shared) {
+            ran_here += 1;
+            if let Some(answer) = run_task(pool, task, settings, None, rows, || Verdict::Deliver) {
+                if settings.options.stops(&answer.result, rows) {
+                    lock(&shared).stop = true;
+                    stopped = true;
+                }
+                done.push((position, answer));
+            }
+        }
     }
-    // The helpers' answers. Once the call has stopped (fail-fast, or a search's first
-    // hit) it returns at once, unless it must get lent connections back: the helpers
-    // still running finish on their own, report their statements and return their
+    // The helpers' answers: one for each task they took. Once the call has stopped
+    // (fail-fast, or a search's first hit: an answer in hand, not only the flag) it
+    // returns at once, unless it must get lent connections back: the helpers still
+    // running finish on their own, report their statements and return their
     // connections to the pool.
-    let mut state = lock(state);
-    while !(state.complete() || state.stop && !settings.keep) {
-        state = looked_at.wait(state).unwrap_or_else(|e| e.into_inner());
+    let mut answered = 0;
+    while !stopped || settings.keep {
+        let wanted = {
+            let state = lock(&shared);
+            // While tasks wait, every one of them will answer unless the call stops
+            // (whose answer wakes the caller); after that, those taken.
+            let taken = if state.stop || state.queue.is_empty() {
+                state.taken
+            } else {
+                count
+            };
+            taken - ran_here - answered
+        };
+        if wanted == 0 {
+            break;
+        }
+        for (position, answer) in inbox.take(wanted, None) {
+            answered += 1;
+            if let Some(answer) = answer {
+                stopped |= settings.options.stops(&answer.result, rows);
+                done.push((position, answer));
+            }
+        }
     }
-    let done = std::mem::take(&mut state.done);
+    let mut state = lock(&shared);
     return_unstarted(state.queue.drain(..).map(|(_, task)| task), unused);
     drop(state);
     in_task_order(done)
@@ -468,7 +473,7 @@ fn watched_job<Conn, R>(
     settings: CallSettings,
     deadline: Instant,
     rows: fn(&R) -> Option<usize>,
-    tx: mpsc::Sender<(usize, Done<Conn, R>)>,
+    inbox: &Arc<Inbox<(usize, Done<Conn, R>)>>,
 ) -> (
     JobHandle,
     Arc<AtomicU64>,
@@ -483,6 +488,7 @@ where
     let worker_pool = pool.clone();
     let session = Arc::new(AtomicU64::new(0));
     let session_seen = Arc::clone(&session);
+    let inbox = Arc::clone(inbox);
     let caller = CallerSpan::current();
     let run = move || {
         let index = task.index;
@@ -499,9 +505,8 @@ where
                 _ => return None,
             },
         };
-        let deliver: Deliver = Box::new(move || {
-            let _ = tx.send((position, answer));
-        });
+        let stops = settings.options.stops(&answer.result, rows);
+        let deliver: Deliver = Box::new(move || inbox.post((position, answer), stops));
         Some(deliver)
     };
     (handle, session, run)

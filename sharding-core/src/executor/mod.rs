@@ -5,6 +5,7 @@
 //! its counters and, with the `tracing` feature, a span).
 
 pub(crate) mod dispatch;
+mod inbox;
 mod owned;
 pub(crate) mod workers;
 

@@ -97,13 +97,15 @@ impl Workers {
         job: JobHandle,
         task: impl FnOnce() -> Option<Deliver> + Send + 'static,
     ) {
-        self.submit_all([(job, task)]);
+        let _ = self.submit_all([(job, task)]);
     }
 
     /// Queues every job of `jobs` at once and wakes one idle thread: each thread that
     /// takes a job wakes the next while jobs wait (see `serve`), so the caller takes the
-    /// queue's lock once and wakes one thread, however many jobs it hands over.
-    pub(crate) fn submit_all<F>(&self, jobs: impl IntoIterator<Item = (JobHandle, F)>)
+    /// queue's lock once and wakes one thread, however many jobs it hands over. Returns
+    /// whether every job queued (its own and any waiting before) has a free thread to
+    /// start it at once.
+    pub(crate) fn submit_all<F>(&self, jobs: impl IntoIterator<Item = (JobHandle, F)>) -> bool
     where
         F: FnOnce() -> Option<Deliver> + Send + 'static,
     {
@@ -113,7 +115,7 @@ impl Workers {
             state.queue.push_back(task);
         }
         if state.queue.is_empty() {
-            return;
+            return true;
         }
         // The first task starts every serving thread at once: the pool's thread count
         // is then fixed (stuck threads aside), whatever the calls do.
@@ -123,8 +125,10 @@ impl Workers {
         if free < state.queue.len() && state.live < state.allowed(self.shared.size) {
             spawn(&self.shared, &mut state);
         }
+        let all_free = state.live - state.running >= state.queue.len();
         drop(state);
         self.shared.wake.notify_one();
+        all_free
     }
 
     /// The handle a caller uses to abandon a job run by this pool.
