@@ -203,7 +203,9 @@ impl<Q, P: FailurePolicy> FanOut<Q, P> {
     ///
     /// Shards run in parallel as usual, but once one returns a row no shard that has not
     /// started is started, and the call returns without waiting for the shards still
-    /// running (they finish on their own). Unlike [`get_unique`](Self::get_unique) it
+    /// running (they finish on their own). When every shard is asked at once, your
+    /// thread runs none of their statements itself: it waits for the first hit, so a slow
+    /// shard before the hit's does not hold the call. Unlike [`get_unique`](Self::get_unique) it
     /// does not check that no other shard holds a row: use it for ids that are unique
     /// across shards by construction.
     ///
