@@ -354,16 +354,26 @@ where
         let (shared, inbox, pool) = (Arc::clone(&shared), Arc::clone(&inbox), pool.clone());
         let caller = CallerSpan::current();
         (workers.handle(), move || {
-            while let Some((position, task)) = Shared::take(&shared) {
+            let mut pool = Some(pool);
+            let mut next = Shared::take(&shared);
+            while let (Some((position, task)), Some(on)) = (next, &pool) {
                 let index = task.index;
                 let done = caller
-                    .run_caught(|| run_task(&pool, task, settings, None, rows, || Verdict::Deliver))
-                    .unwrap_or_else(|_| Some(panicked(&pool, index)));
+                    .run_caught(|| run_task(on, task, settings, None, rows, || Verdict::Deliver))
+                    .unwrap_or_else(|_| Some(panicked(on, index)));
                 let stops = done
                     .as_ref()
                     .is_some_and(|d| settings.options.stops(&d.result, rows));
                 if stops {
                     lock(&shared).stop = true;
+                }
+                next = Shared::take(&shared);
+                if next.is_none() {
+                    // This helper's last answer: it lets go of the pool first. A caller
+                    // that returns and drops its own handle at once then closes the
+                    // pool itself, instead of this thread closing connections while
+                    // the process may be exiting.
+                    pool = None;
                 }
                 inbox.post((position, done), stops);
             }
