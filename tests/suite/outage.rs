@@ -565,7 +565,7 @@ fn inserts_under_the_default_deadline_hold_while_a_shard_stalls() {
 /// hit's stalls: its caller waits for the first hit instead of running the first
 /// shard's statement itself (which would hold the call until the stall ends). No
 /// deadline is set; the stall lasts until the test ends it, and a watchdog of minutes
-/// bounds a hang.
+/// bounds a hang. `ShardedPool::close` waits for the statement left running on s0.
 #[test]
 fn a_search_of_every_shard_returns_at_its_hit_while_an_earlier_shard_stalls() {
     let databases = Databases::create(2, super::LOGICAL);
@@ -601,9 +601,15 @@ fn a_search_of_every_shard_returns_at_its_hit_while_an_earlier_shard_stalls() {
         .recv_timeout(Duration::from_secs(180))
         .expect("the search returns while s0 stalls");
     assert_eq!(found.unwrap(), Some(("s1".to_owned(), k1)));
+    // s0's statement still runs on a worker: closing cannot wait for it while it stalls.
+    assert!(!pool.clone().close(Duration::from_millis(100)));
 
     // After the stall s0 answers again, and its search statement is done with.
     proxy.unstall();
+    assert!(
+        pool.clone().close(Duration::from_secs(120)),
+        "s0's statement finished once the stall ended"
+    );
     let on_s0 = customers::table
         .count()
         .get_result::<i64>(&mut pool.connection("s0").unwrap())

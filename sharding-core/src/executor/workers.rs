@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::dispatch::Verdict;
 
@@ -36,6 +37,8 @@ pub(crate) struct Workers {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Signalled when the last running job finishes while someone waits for that.
+    idle: Condvar,
     size: usize,
     started: AtomicU64,
     name: String,
@@ -52,6 +55,8 @@ struct State {
     /// finish (and count itself off) just before its caller counts it on.
     stuck: isize,
     closed: bool,
+    /// Callers of `wait_idle` waiting now.
+    idle_waiters: usize,
 }
 
 impl State {
@@ -68,6 +73,7 @@ impl Workers {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 wake: Condvar::new(),
+                idle: Condvar::new(),
                 size: size.max(1),
                 started: AtomicU64::new(0),
                 name,
@@ -131,6 +137,28 @@ impl Workers {
         all_free
     }
 
+    /// Waits, at most `limit`, until no job runs or waits here; whether it came to that.
+    pub(crate) fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut state = self.shared.lock();
+        state.idle_waiters += 1;
+        let idle = loop {
+            if state.running == 0 && state.queue.is_empty() {
+                break true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            state = match self.shared.idle.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        };
+        state.idle_waiters -= 1;
+        idle
+    }
+
     /// The handle a caller uses to abandon a job run by this pool.
     pub(crate) fn handle(&self) -> JobHandle {
         JobHandle {
@@ -167,7 +195,12 @@ impl Shared {
                 }
                 // A panicking job must not take its thread down with the pool's count.
                 let deliver = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
-                self.lock().running -= 1;
+                let mut done = self.lock();
+                done.running -= 1;
+                if done.running == 0 && done.queue.is_empty() && done.idle_waiters > 0 {
+                    self.idle.notify_all();
+                }
+                drop(done);
                 if let Ok(Some(deliver)) = deliver {
                     deliver();
                 }
@@ -302,7 +335,6 @@ impl JobHandle {
 mod tests {
     use super::*;
     use std::sync::mpsc;
-    use std::time::Duration;
 
     /// Submits a job that sends `value` on `tx` once delivered.
     fn send_when_done<T: Send + 'static>(workers: &Workers, tx: mpsc::Sender<T>, value: T) {
@@ -377,6 +409,28 @@ mod tests {
             assert_eq!(got, [0, 1, 2, 3]);
         }
         assert_eq!(workers.threads_started(), 4);
+    }
+
+    #[test]
+    fn waiting_for_idle_threads_ends_when_the_last_job_does() {
+        let workers = Workers::new(2, "test-worker".into());
+        assert!(workers.wait_idle(Duration::ZERO), "nothing runs yet");
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let job = workers.handle();
+        workers.submit(job, move || {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv();
+            None
+        });
+        assert_eq!(started_rx.recv_timeout(Duration::from_secs(120)), Ok(()));
+        // The job holds on until released: a short wait ends without idle threads.
+        assert!(!workers.wait_idle(Duration::from_millis(50)));
+        let _ = release_tx.send(());
+        assert!(
+            workers.wait_idle(Duration::from_secs(120)),
+            "idle once it returned"
+        );
     }
 
     #[test]

@@ -298,6 +298,36 @@ impl<Conn: ShardBackend> ShardedPool<Conn> {
         self.inner.workers.threads_started()
     }
 
+    /// Waits, at most `limit`, for the statements still running on this pool's worker
+    /// threads, then drops this handle; returns whether none was left running.
+    ///
+    /// A statement can outlive the call that started it in two cases: the shards a
+    /// [`find_first`](crate::FanOut::find_first) search no longer waits for once it has
+    /// its hit, and a statement given up on at its deadline, which runs on until the
+    /// server or the network lets it go (its connection is then dropped). Call `close`
+    /// before a process exits, so that such statements finish, and their connections
+    /// close, before the process tears down its TLS libraries: libpq can abort a process
+    /// that exits while another thread closes a TLS connection.
+    ///
+    /// The pool itself closes when its last handle (this one or a clone) is dropped.
+    /// What `close` cannot wait for is a connection r2d2 is opening on its own threads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use diesel::SqliteConnection;
+    /// use sharding_core::ShardedPool;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let pool = ShardedPool::<SqliteConnection>::builder()
+    ///     .shard("s0", dir.path().join("s0.db").to_string_lossy())
+    ///     .build()?;
+    /// assert!(pool.close(Duration::from_secs(5)), "nothing was running");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(self, limit: Duration) -> bool {
+        self.inner.workers.wait_idle(limit)
+    }
+
     pub(crate) fn workers(&self) -> &Workers {
         &self.inner.workers
     }
