@@ -26,9 +26,13 @@
 //!   your thread, on one connection checked out for it: what plain Diesel does.
 //! * A **fan-out** (`all_shards`, `for_keys`, `find_anywhere`) runs its shards in
 //!   parallel on your thread and the pool's **worker threads**: persistent, started on
-//!   demand up to [`ShardedPoolBuilder::worker_threads`], never one per call. Your query
+//!   demand up to [`ShardedPoolBuilder::worker_threads`], never one per call (an id
+//!   search that asks every shard at once runs them all on workers, and your thread
+//!   waits for the first hit). Your query
 //!   is collected once per shard into an [`OwnedQuery`](access::OwnedQuery) (its SQL and bind values), so
 //!   queries that borrow from your stack, boxed queries and joins fan out as they are.
+//!   A search returns at its hit while its other shards finish on the workers;
+//!   [`ShardedPool::close`] waits for such statements before a process exits.
 //! * A call with a **deadline** (`.timeout(d)` on [`Routed`], [`FanOut`] and
 //!   [`MultiRouted`](query::MultiRouted); [`ShardedPool::transaction_within`]; or the pool's
 //!   [`default_timeout`](ShardedPoolBuilder::default_timeout)) runs on the workers while
