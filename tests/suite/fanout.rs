@@ -450,6 +450,29 @@ fn find_first_returns_the_row_and_starts_no_shard_after_a_hit() {
     assert!(missing.is_none());
 }
 
+/// A search that asks every shard at once on a pool with fewer workers than shards (the
+/// caller then runs the tasks no worker is free for) finds every row on its shard.
+#[test]
+fn a_search_of_every_shard_with_one_worker_finds_rows_on_every_shard() {
+    let shards = Shards::with(4, |b| b.worker_threads(1));
+    for (id, shard) in ["s0", "s1", "s2", "s3"].into_iter().enumerate() {
+        let id = id as i64 + 1;
+        shards.pool.insert(order(id, shards.key_on(shard))).unwrap();
+    }
+    for round in 0..20 {
+        for (id, shard) in (1..=4).zip(["s0", "s1", "s2", "s3"]) {
+            let found = orders::table
+                .find_anywhere(id)
+                .select(Order::as_select())
+                .max_parallelism(4)
+                .find_first(&shards.pool)
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: order {id} not found"));
+            assert_eq!((found.id, found.shard().as_str()), (id, shard));
+        }
+    }
+}
+
 #[test]
 fn boxed_and_borrowing_queries_fan_out() {
     let d = data();
