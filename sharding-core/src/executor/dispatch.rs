@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use diesel::QueryResult;
 
 use super::inbox::Inbox;
+use super::lock;
 use super::workers::{Deliver, JobHandle};
 use super::{Checkout, Probe, Statement};
 use crate::backend::mark_broken;
@@ -308,11 +309,6 @@ impl<Conn: ShardBackend, R> Shared<Conn, R> {
     }
 }
 
-/// A lock that a panic elsewhere does not poison for good.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// What came of one task run by a helper, by the task's position (`None`: nobody waits
 /// for it).
 type Answer<Conn, R> = (usize, Option<Done<Conn, R>>);
@@ -364,10 +360,12 @@ where
                 let stops = done
                     .as_ref()
                     .is_some_and(|d| settings.options.stops(&d.result, rows));
-                if stops {
+                next = if stops {
                     lock(&shared).stop = true;
-                }
-                next = Shared::take(&shared);
+                    None
+                } else {
+                    Shared::take(&shared)
+                };
                 if next.is_none() {
                     // This helper's last answer: it lets go of the pool first. A caller
                     // that returns and drops its own handle at once then closes the

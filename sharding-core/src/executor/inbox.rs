@@ -6,8 +6,10 @@
 //! until the last shard answers, and a search's caller nothing until the hit, so waking
 //! it for every miss only spends CPU that the shards still running compete for.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
+
+use super::lock;
 
 /// The answers of one call's workers, and what its caller waits for.
 pub(crate) struct Inbox<T> {
@@ -37,14 +39,10 @@ impl<T> Inbox<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Leaves an answer; `ends_call`: it ends the call, so the caller wakes for it
     /// whatever it waits for.
     pub(crate) fn post(&self, answer: T, ends_call: bool) {
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         state.answers.push(answer);
         state.ends_call |= ends_call;
         if ends_call || state.answers.len() >= state.wanted {
@@ -55,21 +53,20 @@ impl<T> Inbox<T> {
     /// Waits until `wanted` answers are in, one that ends the call is, or `deadline`
     /// passes, then takes the answers there are (none: the deadline passed first).
     pub(crate) fn take(&self, wanted: usize, deadline: Option<Instant>) -> Vec<T> {
-        let mut state = self.lock();
+        let mut state = lock(&self.state);
         state.wanted = wanted;
-        while !(state.ends_call || state.answers.len() >= wanted) {
-            state = match deadline {
-                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    let waited = self.ready.wait_timeout(state, left);
-                    waited.unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
-        }
+        let waiting = move |s: &mut State<T>| !(s.ends_call || s.answers.len() >= wanted);
+        state = match deadline {
+            None => self
+                .ready
+                .wait_while(state, waiting)
+                .unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let waited = self.ready.wait_timeout_while(state, left, waiting);
+                waited.unwrap_or_else(|e| e.into_inner()).0
+            }
+        };
         state.wanted = usize::MAX;
         state.ends_call = false;
         std::mem::take(&mut state.answers)

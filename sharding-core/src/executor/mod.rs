@@ -9,6 +9,7 @@ mod inbox;
 mod owned;
 pub(crate) mod workers;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use diesel::QueryResult;
@@ -22,6 +23,12 @@ use crate::backend::drop_if_disconnected;
 use crate::events::{Operation, Outcome, ShardEvent};
 use crate::pool::R2d2PooledConnection;
 use crate::{Error, Result, ShardBackend, ShardedPool};
+
+/// Locks `mutex`; a panic on another thread that held it does not poison it for good
+/// (the executor's state stays consistent between its short critical sections).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How the connection a statement runs on was obtained.
 #[derive(Debug, Clone, Copy, Default)]

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::dispatch::Verdict;
 
@@ -139,24 +139,13 @@ impl Workers {
 
     /// Waits, at most `limit`, until no job runs or waits here; whether it came to that.
     pub(crate) fn wait_idle(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
+        let busy = |s: &mut State| s.running > 0 || !s.queue.is_empty();
         let mut state = self.shared.lock();
         state.idle_waiters += 1;
-        let idle = loop {
-            if state.running == 0 && state.queue.is_empty() {
-                break true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break false;
-            }
-            state = match self.shared.idle.wait_timeout(state, left) {
-                Ok((state, _)) => state,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        };
+        let waited = self.shared.idle.wait_timeout_while(state, limit, busy);
+        let mut state = waited.unwrap_or_else(|e| e.into_inner()).0;
         state.idle_waiters -= 1;
-        idle
+        !busy(&mut state)
     }
 
     /// The handle a caller uses to abandon a job run by this pool.
@@ -177,7 +166,7 @@ impl Drop for Workers {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        super::lock(&self.state)
     }
 
     /// A worker thread's loop: run tasks until the pool is dropped, or until this
